@@ -1,0 +1,50 @@
+"""hf_causal: deep autoregressive models as causal inference engines.
+
+Sequencify rows of a known causal DAG in a topological order, fine-tune one
+autoregressive model on them, then answer p(Y | do(A=a)), ATE, ATT and CATE by clamping
+the intervened tokens and sampling the rest (Im, Zhang, Verma, Cho; arXiv 2409.18581).
+"""
+
+__version__ = "0.1.0"
+
+from .codecs import codec_for, start_token
+from .config import CausalConfig, IncompatibleVersionError
+from .data import load_table
+from .engine import CausalEngine, CausalWarning, Distribution, Estimate, UnsupportedQueryError
+from .graph import CausalGraph, GraphError, Variable
+from .modeling import ModelArguments, build_model, load_model
+from .sequencify import Sequencifier
+from .tokenization import CausalTokenizer
+from .training import CausalTrainingArguments, DataArguments, parse_recipe, train
+
+
+def load(path, **kwargs) -> CausalEngine:
+    """Load a trained engine from a folder (adapter or full model + tokenizer + causal_config.json)."""
+    return CausalEngine.from_pretrained(path, **kwargs)
+
+
+__all__ = [
+    "CausalConfig",
+    "CausalEngine",
+    "CausalGraph",
+    "CausalTokenizer",
+    "CausalTrainingArguments",
+    "CausalWarning",
+    "DataArguments",
+    "Distribution",
+    "Estimate",
+    "GraphError",
+    "IncompatibleVersionError",
+    "ModelArguments",
+    "Sequencifier",
+    "UnsupportedQueryError",
+    "Variable",
+    "build_model",
+    "codec_for",
+    "load",
+    "load_model",
+    "load_table",
+    "parse_recipe",
+    "start_token",
+    "train",
+]

@@ -1,0 +1,98 @@
+"""``causal_config.json``: everything beside the weights that a saved engine needs."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .graph import CausalGraph
+
+__all__ = ["CausalConfig", "CONFIG_NAME", "FORMAT_VERSION", "atomic_write_text", "IncompatibleVersionError"]
+
+CONFIG_NAME = "causal_config.json"
+FORMAT_VERSION = 1
+
+
+class IncompatibleVersionError(RuntimeError):
+    """A saved folder was written by an hf_causal whose format this version cannot read."""
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass
+class CausalConfig:
+    """The causal side of a trained model.
+
+    Attributes:
+        graph: the graph spec (with fitted continuous bins).
+        order_policy: ``canonical`` or ``random`` (orders used in training).
+        tokenizer_mode: ``closed`` or ``pretrained``.
+        token_map: start/value/pad/eos ids; checked against the tokenizer on load.
+        architecture: ``gpt2`` or ``bert``.
+        base_model: the checkpoint fine-tuned (None when trained from scratch).
+        adapter: ``lora`` (a peft adapter beside this file) or ``none`` (full weights).
+        seed: the seed of data preparation and training.
+        metrics: held-out NLL per variable and other training figures.
+    """
+
+    graph: dict[str, Any]
+    order_policy: str = "canonical"
+    tokenizer_mode: str = "closed"
+    token_map: dict[str, Any] = field(default_factory=dict)
+    architecture: str = "gpt2"
+    base_model: str | None = None
+    adapter: str = "none"
+    seed: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    hf_causal_version: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.hf_causal_version:
+            from . import __version__
+
+            self.hf_causal_version = __version__
+
+    @property
+    def causal_graph(self) -> CausalGraph:
+        return CausalGraph.from_dict(self.graph)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False, default=str)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        atomic_write_text(Path(path) / CONFIG_NAME, self.to_json() + "\n")
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> CausalConfig:
+        p = Path(path) / CONFIG_NAME
+        if not p.exists():
+            raise FileNotFoundError(
+                f"{p} not found: {path} is not an hf_causal model folder (train one with `hf-causal train`)"
+            )
+        d = json.loads(p.read_text())
+        fv = d.get("format_version")
+        if fv != FORMAT_VERSION:
+            raise IncompatibleVersionError(
+                f"{p} has format_version {fv} (written by hf_causal {d.get('hf_causal_version', '?')}); "
+                f"this hf_causal reads format {FORMAT_VERSION}. Install the matching hf_causal version."
+            )
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})

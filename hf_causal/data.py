@@ -1,0 +1,58 @@
+"""Reading tabular data: CSV, Parquet, JSON Lines, a saved ``datasets`` folder, or a DataFrame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .graph import GraphError
+
+__all__ = ["load_table"]
+
+
+def load_table(data: Any) -> pd.DataFrame:
+    """Return a DataFrame from a path (``.csv``, ``.parquet``, ``.jsonl``/``.json``, a
+    ``datasets.save_to_disk`` folder), a ``datasets.Dataset``, a DataFrame or a dict of columns.
+
+    Sequence columns stored as strings (``"U D L R"``) are kept as strings; the codecs split them.
+    """
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, dict):
+        return pd.DataFrame(data)
+    try:
+        import datasets
+
+        if isinstance(data, datasets.Dataset):
+            return data.to_pandas()
+    except ImportError:  # pragma: no cover
+        pass
+    path = Path(str(data))
+    if not path.exists():
+        raise GraphError(f"data file {path} does not exist")
+    if path.is_dir():
+        import datasets
+
+        try:
+            ds = datasets.load_from_disk(str(path))
+        except Exception as e:  # noqa: BLE001
+            raise GraphError(f"{path} is a folder but not a saved `datasets` dataset: {e}") from e
+        if isinstance(ds, datasets.DatasetDict):
+            ds = ds["train"] if "train" in ds else next(iter(ds.values()))
+        return ds.to_pandas()
+    suf = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+    readers = {
+        ".csv": pd.read_csv,
+        ".csv.gz": pd.read_csv,
+        ".parquet": pd.read_parquet,
+        ".jsonl": lambda p: pd.read_json(p, lines=True),
+        ".json": lambda p: pd.read_json(p, lines=True),
+    }
+    if suf not in readers:
+        raise GraphError(f"data file {path}: unsupported format {suf!r}; use .csv, .parquet, .jsonl or a datasets folder")
+    try:
+        return readers[suf](path)
+    except Exception as e:  # noqa: BLE001
+        raise GraphError(f"could not read data file {path}: {e}") from e

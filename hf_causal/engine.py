@@ -1,0 +1,667 @@
+"""The inference engine: interventional sampling and estimands from a trained model.
+
+Pearl's truncated factorisation with an autoregressive model: walk a topological order,
+sample each variable from the model's conditional, and *force* the tokens of intervened
+(``do``) and conditioned-on (``given``) variables. A categorical/integer/continuous
+target is never sampled: its distribution is read from one softmax behind each sampled
+context and averaged (a Rao-Blackwellised Monte Carlo estimate), with standard errors.
+
+Sampling is batched, uses the KV cache, feeds runs of forced tokens in one forward pass,
+restricts every sampled token to its variable's values, stops after the last variable a
+query needs, and is deterministic for a fixed seed.
+
+Example:
+    >>> engine = CausalEngine.from_pretrained("outputs/demo")          # doctest: +SKIP
+    >>> engine.query("recovery", do={"treatment": 1}).probs            # doctest: +SKIP
+    >>> engine.ate("recovery", "treatment", treated=1, control=0)      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import CausalConfig
+from .graph import CausalGraph, GraphError
+from .sequencify import Sequencifier
+from .tokenization import CausalTokenizer
+
+__all__ = [
+    "CausalEngine",
+    "Distribution",
+    "Estimate",
+    "UnsupportedQueryError",
+    "CausalWarning",
+]
+
+Z95 = 1.959963984540054
+
+
+class UnsupportedQueryError(ValueError):
+    """The method cannot answer this query exactly; the message says why."""
+
+
+class CausalWarning(UserWarning):
+    """A query is answerable but probably not what was meant (or poorly supported by data)."""
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+@dataclass
+class Distribution:
+    """P(target | do, given) with Monte Carlo standard errors per value."""
+
+    target: str
+    probs: dict[Any, float]
+    se: dict[Any, float]
+    n_samples: int
+    seed: int
+    do: dict[str, Any] = field(default_factory=dict)
+    given: dict[str, Any] = field(default_factory=dict)
+    confounder_source: str = "model"
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def interval(self, value: Any, alpha: float = 0.05) -> tuple[float, float]:
+        z = _z(alpha)
+        return (self.probs[value] - z * self.se[value], self.probs[value] + z * self.se[value])
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(
+            {
+                "target": self.target,
+                "do": self.do,
+                "given": self.given,
+                "probabilities": {str(k): {"p": self.probs[k], "se": self.se[k]} for k in self.probs},
+                "n_samples": self.n_samples,
+                "seed": self.seed,
+                "confounder_source": self.confounder_source,
+                "diagnostics": self.diagnostics,
+            }
+        )
+
+
+@dataclass
+class Estimate:
+    """A point estimate with its Monte Carlo standard error and 95% interval."""
+
+    estimand: str
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    n_samples: int
+    seed: int
+    confounder_source: str = "model"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_draws(cls, estimand: str, f: np.ndarray, seed: int, source: str, **details) -> Estimate:
+        f = np.asarray(f, dtype=float)
+        est = float(f.mean())
+        se = float(f.std(ddof=1) / math.sqrt(len(f))) if len(f) > 1 else float("nan")
+        return cls(estimand, est, se, est - Z95 * se, est + Z95 * se, len(f), seed, source, _jsonable(details))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+    def __float__(self) -> float:
+        return self.estimate
+
+
+def _z(alpha: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(1 - alpha / 2)
+
+
+@dataclass
+class _Plan:
+    order: list[str]  # variables to walk, truncated after the last one needed
+    do: dict[str, Any]
+    given: dict[str, Any]
+    readout: str | None
+
+
+class CausalEngine:
+    """Answers interventional queries with a trained autoregressive model.
+
+    Args:
+        model: a causal LM (``transformers`` or ``peft``) trained on sequencified rows.
+        tokenizer: the :class:`CausalTokenizer` it was trained with.
+        config: its :class:`CausalConfig`.
+        batch_size: rows per forward pass when sampling.
+        device: torch device (default: CUDA if available, else CPU).
+    """
+
+    def __init__(self, model, tokenizer: CausalTokenizer, config: CausalConfig, batch_size: int | None = None,
+                 device: str | torch.device | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config
+        self.graph: CausalGraph = tokenizer.graph
+        self.sequencifier = Sequencifier(tokenizer, "canonical")
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.to(self.device)
+        vocab = len(tokenizer)
+        self.batch_size = batch_size or int(max(64, min(4096, 2e8 // max(vocab, 1) // 4)))
+        self._start_ids = torch.tensor(sorted(tokenizer.start_ids.values()))
+        self._pos = {n: i for i, n in enumerate(self.graph.order)}
+
+    # --- loading / saving ----------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs) -> CausalEngine:
+        """Load a folder written by ``hf-causal train`` (or ``save_pretrained``); safetensors only."""
+        from .modeling import load_model
+
+        path = Path(path)
+        config = CausalConfig.from_pretrained(path)
+        graph = config.causal_graph
+        tok = CausalTokenizer.from_pretrained(path, graph, config.tokenizer_mode)
+        if _jsonable(tok.token_map()) != _jsonable(config.token_map):
+            raise GraphError(f"{path}: tokenizer ids do not match causal_config.json's token_map; the folder is inconsistent")
+        model = load_model(path, tok)
+        return cls(model, tok, config, **kwargs)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write model + tokenizer + ``causal_config.json`` atomically."""
+        from .modeling import ModelArguments
+        from .training import save_engine_folder
+
+        c = self.config
+        margs = ModelArguments.__new__(ModelArguments)
+        margs.architecture, margs.base_model, margs.adapter = c.architecture, c.base_model, c.adapter
+        return save_engine_folder(self.model, self.tokenizer, self.graph, path, order_policy=c.order_policy,
+                                  model_args=margs, seed=c.seed, metrics=c.metrics)
+
+    # --- planning -------------------------------------------------------------------------
+    def _coerce(self, values: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+        out = {}
+        for k, v in (values or {}).items():
+            var = self.graph.variable(k)  # raises for unknown names
+            if callable(v):
+                raise UnsupportedQueryError(f"{what}[{k!r}]: soft interventions (callables) are not supported yet")
+            try:
+                out[k] = var.coerce(v)
+            except GraphError as e:
+                raise GraphError(f"{what}: {e}") from None
+            if var.type in ("text", "sequence"):
+                self.tokenizer.encode_value(k, out[k])  # length checks
+        return out
+
+    def _plan(self, targets: Sequence[str], do: Mapping[str, Any] | None, given: Mapping[str, Any] | None,
+              readout: str | None = None, per_row_given: Sequence[str] = ()) -> _Plan:
+        g = self.graph
+        for t in targets:
+            g.variable(t)
+        do = self._coerce(do, "do")
+        given = self._coerce(given, "given")
+        given_names = list(given) + list(per_row_given)
+        for t in targets:
+            if t in do:
+                raise UnsupportedQueryError(f"target {t!r} is also intervened on; its value is fixed by do()")
+            if t in given_names:
+                raise UnsupportedQueryError(f"target {t!r} is also in given")
+        both = set(do) & set(given_names)
+        if both:
+            raise UnsupportedQueryError(f"variable(s) {sorted(both)} are both intervened on and conditioned on")
+        desc = g.descendants(do) if do else set()
+        bad = [v for v in given_names if v in desc]
+        if bad:
+            src = [d for d in do if bad[0] in g.descendants(d)]
+            raise UnsupportedQueryError(
+                f"cannot condition on {bad[0]!r}: it is a descendant of the intervened {src[0]!r}, so "
+                f"P(. | do({src[0]}), {bad[0]}) is not a prefix conditional of the model (it would need "
+                "inference backwards through the intervention). Condition only on pre-treatment variables."
+            )
+        if do:
+            for t in targets:
+                if t not in desc:
+                    warnings.warn(
+                        f"target {t!r} is not a descendant of any intervened variable ({', '.join(do)}): "
+                        "the intervention cannot change it",
+                        CausalWarning,
+                        stacklevel=3,
+                    )
+        order = self._order_for(set(targets) | set(do) | set(given_names), set(given_names))
+        pos = {v: i for i, v in enumerate(order)}
+        needed = set(targets) | set(given_names)
+        last = max(pos[v] for v in needed) if needed else -1
+        order = order[: last + 1]
+        # prefix conditioning is exact only if nothing sampled before a given depends on it
+        for v in order:
+            if v in do or v in given_names:
+                continue
+            later = [e for e in given_names if pos[e] > pos[v]]
+            if later and not g.d_separated({v}, later, order[: pos[v]], do=do):
+                raise UnsupportedQueryError(
+                    f"cannot condition on {later} by prefix conditioning: {v!r} comes before it in the "
+                    f"model's order ({' -> '.join(order)}) and depends on it, so P({v} | ...) would need the "
+                    "later evidence. Condition on an initial segment of the order (e.g. all pre-treatment "
+                    "variables), or train with order_policy=random."
+                )
+        return _Plan(order, do, given, readout)
+
+    def _order_for(self, needed: set[str], given: set[str]) -> list[str]:
+        if self.config.order_policy != "random":
+            return list(self.graph.order)
+        import networkx as nx
+
+        g = self.graph.as_networkx()
+        early = given | self.graph.ancestors(given) if given else set()
+        anc = needed | self.graph.ancestors(needed)
+        key = {v: (v not in early, v not in anc, self._pos[v]) for v in g}
+        return list(nx.lexicographical_topological_sort(g, key=lambda v: key[v]))
+
+    # --- the sampler ----------------------------------------------------------------------
+    @torch.no_grad()
+    def _run(self, plan: _Plan, n: int, seed: int, rows: pd.DataFrame | None = None,
+             sample_readout: bool = False, progress: bool = False):
+        """Walk ``plan.order`` for ``n`` rows. Returns (values, readout_probs, forced_logp).
+
+        values: {variable: list of value-id lists}; readout_probs: [n, n_values] or None;
+        forced_logp: {do variable: [n] log-probability the model gave the forced tokens}.
+        ``rows``: per-row values of conditioned variables (ATT / data-sourced contexts).
+        """
+        values: dict[str, list[list[int]]] = {v: [] for v in plan.order}
+        probs_all, logp_all = [], {d: [] for d in plan.do}
+        bs = self.batch_size
+        starts = range(0, n, bs)
+        it = starts
+        if progress:
+            from tqdm.auto import tqdm
+
+            it = tqdm(starts, desc="sampling", unit="batch")
+        for b, s in enumerate(it):
+            m = min(bs, n - s)
+            gen = torch.Generator(device="cpu").manual_seed(int(seed) * 1_000_003 + b)
+            sub = rows.iloc[s : s + m] if rows is not None else None
+            vals, probs, logp = self._run_batch(plan, m, gen, sub, sample_readout)
+            for v in vals:
+                values[v].extend(vals[v])
+            if probs is not None:
+                probs_all.append(probs)
+            for d in logp:
+                logp_all[d].append(logp[d])
+        readout = torch.cat(probs_all).numpy().astype(float) if probs_all else None
+        logp = {d: torch.cat(x).numpy().astype(float) for d, x in logp_all.items() if x}
+        return values, readout, logp
+
+    def _run_batch(self, plan: _Plan, m: int, gen: torch.Generator, rows: pd.DataFrame | None, sample_readout: bool):
+        tok = self.tokenizer
+        dev = self.device
+        st = _State(self.model, m, dev, tok.pad_id)
+        pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (ids [m,k], mask [m,k]) pieces
+
+        def push_const(ids: Sequence[int]) -> None:
+            t = torch.tensor(list(ids), dtype=torch.long).expand(m, -1)
+            pending.append((t, torch.ones_like(t)))
+
+        def push_rows(lists: Sequence[Sequence[int]]) -> None:
+            k = max(len(x) for x in lists)
+            if k == 0:
+                return
+            t = torch.full((m, k), tok.pad_id, dtype=torch.long)
+            mk = torch.zeros((m, k), dtype=torch.long)
+            for i, x in enumerate(lists):
+                t[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
+                mk[i, : len(x)] = 1
+            pending.append((t, mk))
+
+        def flush(keep: int = 1) -> torch.Tensor:
+            ids = torch.cat([p[0] for p in pending], 1)
+            mk = torch.cat([p[1] for p in pending], 1)
+            pending.clear()
+            return st.feed(ids, mk, keep)
+
+        values: dict[str, list[list[int]]] = {}
+        forced_logp: dict[str, torch.Tensor] = {}
+        readout = None
+        remaining = list(plan.order)
+        for v in plan.order:
+            remaining.remove(v)
+            var = self.graph[v]
+            push_const([tok.start_ids[v]])
+            vids = torch.as_tensor(tok.value_ids[v], dtype=torch.long)
+            # terminators: any start of a variable not yet placed, or <eos>
+            placed = set(plan.order) - set(remaining)
+            term = torch.as_tensor(
+                [tok.start_ids[u] for u in self.graph.order if u not in placed] + [tok.eos_id], dtype=torch.long
+            )
+            if v in plan.do:
+                ids = tok.encode_value(v, plan.do[v])
+                push_const(ids)
+                logits = flush(keep=len(ids) + 1)  # [m, len+1, V]
+                lp = torch.log_softmax(logits.float(), -1)
+                allowed_lp = self._allowed_logp(lp, var, vids, term)
+                x = torch.as_tensor(ids, dtype=torch.long)
+                idx = _local_index(vids, x) if var.type != "text" else x
+                f = allowed_lp[:, torch.arange(len(ids)), idx].sum(1)
+                if var.type in ("sequence", "text"):
+                    f = f + torch.logsumexp(lp[:, -1, term], -1)
+                forced_logp[v] = f.cpu()
+                values[v] = [list(ids)] * m
+            elif v in plan.given or (rows is not None and v in rows.columns):
+                if v in plan.given:
+                    ids = tok.encode_value(v, plan.given[v])
+                    push_const(ids)
+                    values[v] = [list(ids)] * m
+                else:
+                    lists = [tok.encode_value(v, x) for x in rows[v].tolist()]
+                    push_rows(lists)
+                    values[v] = lists
+            elif v == plan.readout and not sample_readout:
+                logits = flush()[:, -1].float()
+                readout = torch.softmax(logits[:, vids], -1).cpu()
+                values[v] = [[] for _ in range(m)]
+            elif var.is_single_token:
+                logits = flush()[:, -1].float()
+                p = torch.softmax(logits[:, vids], -1)
+                if v == plan.readout:
+                    readout = p.cpu()
+                choice = torch.multinomial(p.cpu(), 1, generator=gen)[:, 0]
+                chosen = vids[choice]
+                pending.append((chosen[:, None], torch.ones(m, 1, dtype=torch.long)))
+                values[v] = [[int(c)] for c in chosen]
+            else:
+                values[v] = self._sample_variable_length(st, flush(), var, vids, term, gen, pending)
+        return values, readout, forced_logp
+
+    def _allowed_ids(self, var, vids: torch.Tensor) -> torch.Tensor:
+        if var.type == "text":
+            extra = vids  # the missing token, if any
+            return torch.cat([torch.as_tensor(self.tokenizer.text_ids), extra])
+        return vids
+
+    def _allowed_logp(self, lp: torch.Tensor, var, vids: torch.Tensor, term: torch.Tensor) -> torch.Tensor:
+        """Log-probs renormalised over what the variable may emit at each position."""
+        if var.type == "text":
+            allowed = torch.cat([torch.as_tensor(self.tokenizer.text_ids), vids, term])
+            return lp - torch.logsumexp(lp[..., allowed], -1, keepdim=True)
+        if var.type == "sequence":
+            allowed = torch.cat([vids, term])
+            sub = lp[..., vids]
+            return sub - torch.logsumexp(lp[..., allowed], -1, keepdim=True)
+        sub = lp[..., vids]
+        return sub - torch.logsumexp(sub, -1, keepdim=True)
+
+    def _sample_variable_length(self, st: _State, logits: torch.Tensor, var, vids, term, gen, pending) -> list[list[int]]:
+        m = logits.shape[0]
+        allowed = self._allowed_ids(var, vids)
+        out: list[list[int]] = [[] for _ in range(m)]
+        done = torch.zeros(m, dtype=torch.bool)
+        last = logits[:, -1].float()
+        for step in range(var.max_length + 1):
+            lp = torch.log_softmax(last, -1).cpu()
+            cand = torch.cat([lp[:, allowed], torch.logsumexp(lp[:, term], -1, keepdim=True)], 1)
+            if step == var.max_length:
+                cand[:, :-1] = -math.inf
+            choice = torch.multinomial(torch.softmax(cand, -1), 1, generator=gen)[:, 0]
+            ended = choice == len(allowed)
+            newly = ~done & ~ended
+            toks = torch.where(newly, allowed[choice.clamp(max=len(allowed) - 1)], self.tokenizer.pad_id)
+            for i in torch.nonzero(newly)[:, 0].tolist():
+                out[i].append(int(toks[i]))
+            done |= ended
+            if bool(done.all()):
+                break
+            last = st.feed(toks[:, None], newly.long()[:, None], 1)[:, -1].float()
+        return out
+
+    # --- public API -----------------------------------------------------------------------
+    def sample(self, n: int, do: Mapping[str, Any] | None = None, given: Mapping[str, Any] | None = None,
+               seed: int = 0, variables: Sequence[str] | None = None, progress: bool = False) -> pd.DataFrame:
+        """``n`` draws from the (interventional) joint as a DataFrame.
+
+        Only variables up to the last of ``variables`` (default: all) in the order are generated;
+        continuous values are dequantized uniformly within their bin.
+        """
+        targets = list(variables) if variables else [v for v in self.graph.order]
+        targets = [t for t in targets if t not in (do or {}) and t not in (given or {})]
+        plan = self._plan(targets, do, given)
+        if not variables:
+            plan.order = self._order_for(set(self.graph.order), set(plan.given))
+        values, _, logp = self._run(plan, n, seed, progress=progress)
+        rng = np.random.default_rng(seed)
+        cols = variables or self.graph.order
+        data = {}
+        for v in cols:
+            if v not in values:
+                continue
+            data[v] = [self.tokenizer.decode_value(v, ids, rng) for ids in values[v]]
+        df = pd.DataFrame(data)
+        self._positivity_warning(logp)
+        return df
+
+    def query(self, target: str, do: Mapping[str, Any] | None = None, given: Mapping[str, Any] | None = None,
+              num_samples: int = 2000, seed: int = 0, data: Any = None, progress: bool = False) -> Distribution:
+        """P(target | do(...), given) for a categorical/integer/continuous target, with MC standard errors.
+
+        The target's distribution is read from the model's softmax behind each sampled context
+        (never sampled). ``data``: take the pre-treatment context of each row from a dataset
+        (``confounder_source="data"``) instead of sampling it from the model.
+        """
+        var = self.graph.variable(target)
+        if not var.is_single_token:
+            raise UnsupportedQueryError(
+                f"target {target!r} is a {var.type} variable: its distribution has no finite support; "
+                "use sample() and summarise the draws"
+            )
+        plan, rows = self._plan_with_data([target], do, given, data, target)
+        n = len(rows) if rows is not None else num_samples
+        _, p, logp = self._run(plan, n, seed, rows=rows, progress=progress)
+        keys = self._value_keys(target)
+        mean = p.mean(0)
+        se = p.std(0, ddof=1) / math.sqrt(len(p)) if len(p) > 1 else np.full(len(keys), np.nan)
+        diag = self._positivity_warning(logp)
+        return Distribution(
+            target, {k: float(x) for k, x in zip(keys, mean)}, {k: float(x) for k, x in zip(keys, se)}, int(n), seed,
+            _jsonable(plan.do), _jsonable(plan.given), "data" if rows is not None else "model", diag,
+        )
+
+    def _value_keys(self, target: str) -> list[Any]:
+        var = self.graph[target]
+        if var.type == "continuous":
+            e = var.edges
+            keys: list[Any] = [f"[{e[k]:.4g}, {e[k + 1]:.4g})" for k in range(len(e) - 1)]
+            keys += [f"unused#{k}" for k in range(len(e) - 1, var.bins)]
+        else:
+            keys = var.domain()
+        if var.missing == "as_value":
+            keys = keys + [None]
+        return keys
+
+    def _numbers(self, target: str, event: Any = None) -> np.ndarray:
+        var = self.graph.variable(target)
+        if event is not None:
+            if var.type not in ("categorical", "integer"):
+                raise UnsupportedQueryError(f"event= needs a categorical/integer target; {target!r} is {var.type}")
+            ev = var.coerce(event)
+            return np.asarray([float(k == ev) for k in self._value_keys(target)])
+        if not var.is_single_token:
+            raise UnsupportedQueryError(f"outcome {target!r} is a {var.type} variable; expectations need a numeric one")
+        nums = self.tokenizer.token_numbers(target)
+        if nums is None:
+            raise UnsupportedQueryError(
+                f"outcome {target!r} has non-numeric values {var.values}; pass event=<value> to estimate "
+                "the probability of one value"
+            )
+        if np.isnan(nums).any():
+            raise UnsupportedQueryError(f"outcome {target!r} allows missing values; its expectation is undefined")
+        return nums
+
+    def _plan_with_data(self, targets, do, given, data, readout, context_of: str | None = None):
+        if data is None:
+            return self._plan(targets, do, given, readout=readout), None
+        from .data import load_table
+
+        df = load_table(data)
+        do_names = set(do or {})
+        anchor = context_of or (min(do_names, key=self._pos.get) if do_names else None)
+        if anchor is None:
+            raise UnsupportedQueryError("data-sourced contexts need an intervened variable to define the pre-treatment prefix")
+        order = self._order_for(set(targets) | do_names | set(given or {}), set())
+        prefix = [v for v in order[: order.index(anchor)] if v not in (given or {}) and v not in do_names]
+        missing = [v for v in prefix if v not in df.columns]
+        if missing:
+            raise GraphError(f"data lacks the pre-treatment column(s) {missing} needed as contexts")
+        rows = df[prefix].reset_index(drop=True)
+        return self._plan(targets, do, given, readout=readout, per_row_given=prefix), rows
+
+    def _mu(self, outcome: str, do, given, num_samples, seed, event=None, rows=None, data_plan=None, progress=False):
+        nums = self._numbers(outcome, event)
+        plan = data_plan or self._plan([outcome], do, given, readout=outcome)
+        n = len(rows) if rows is not None else num_samples
+        _, p, logp = self._run(plan, n, seed, rows=rows, progress=progress)
+        return p @ nums, logp
+
+    def expectation(self, target: str, do: Mapping[str, Any] | None = None, given: Mapping[str, Any] | None = None,
+                    num_samples: int = 2000, seed: int = 0, event: Any = None, data: Any = None) -> Estimate:
+        """E[target | do(...), given] (or P(target = event | ...)) with its MC standard error."""
+        plan, rows = self._plan_with_data([target], do, given, data, target)
+        mu, logp = self._mu(target, do, given, num_samples, seed, event, rows, plan)
+        name = f"E[{target} | do({_fmt(plan.do)}){', ' + _fmt(plan.given) if plan.given else ''}]"
+        return Estimate.from_draws(name, mu, seed, "data" if rows is not None else "model",
+                                   **self._positivity_warning(logp))
+
+    def ate(self, outcome: str, treatment: str, treated: Any, control: Any, given: Mapping[str, Any] | None = None,
+            num_samples: int = 2000, seed: int = 0, event: Any = None, data: Any = None) -> Estimate:
+        """ATE = E[Y | do(T=treated)] - E[Y | do(T=control)] (treated minus control), common random numbers.
+
+        With ``given`` this is the CATE. With ``data``, contexts come from the dataset's rows.
+        """
+        return self._contrast("ATE" if not given else "CATE", outcome, treatment, treated, control, given,
+                              num_samples, seed, event, data)
+
+    def cate(self, outcome: str, treatment: str, treated: Any, control: Any, given: Mapping[str, Any],
+             num_samples: int = 2000, seed: int = 0, event: Any = None) -> Estimate:
+        """CATE(given) = E[Y | do(treated), given] - E[Y | do(control), given]; given must be pre-treatment."""
+        if not given:
+            raise UnsupportedQueryError("cate() needs given covariates; use ate() for the average effect")
+        return self._contrast("CATE", outcome, treatment, treated, control, given, num_samples, seed, event, None)
+
+    def _contrast(self, name, outcome, treatment, treated, control, given, num_samples, seed, event, data):
+        self.graph.variable(treatment)
+        arms = []
+        for val in (treated, control):
+            plan, rows = self._plan_with_data([outcome], {treatment: val}, given, data, outcome)
+            mu, logp = self._mu(outcome, {treatment: val}, given, num_samples, seed, event, rows, plan)
+            arms.append((mu, logp))
+        f = arms[0][0] - arms[1][0]
+        diag = self._positivity_warning({**arms[0][1], **{f"{k} (control)": v for k, v in arms[1][1].items()}})
+        g = _fmt(self._coerce(given, "given")) if given else ""
+        label = f"{name}: E[{outcome} | do({treatment}={treated}){', ' + g if g else ''}] - E[{outcome} | do({treatment}={control}){', ' + g if g else ''}]"
+        return Estimate.from_draws(label, f, seed, "data" if data is not None else "model",
+                                   mean_treated=float(arms[0][0].mean()), mean_control=float(arms[1][0].mean()), **diag)
+
+    def att(self, outcome: str, treatment: str, treated: Any, control: Any, data: Any = None,
+            num_samples: int = 2000, seed: int = 0, event: Any = None) -> Estimate:
+        """ATT = E[Y(treated) - Y(control) | T = treated].
+
+        With ``data``: the contexts are the pre-treatment values of the dataset's rows whose
+        treatment equals ``treated`` (each used once; the SE treats them as a sample).
+        Without: model draws weighted by the model's p(T = treated | context) (self-normalised
+        importance weights; the effective sample size is reported).
+        """
+        tvar = self.graph.variable(treatment)
+        t1 = tvar.coerce(treated)
+        if data is not None:
+            from .data import load_table
+
+            df = load_table(data)
+            if treatment not in df.columns:
+                raise GraphError(f"data has no column {treatment!r} to select the treated rows")
+            sel = df[df[treatment].map(lambda x: _same(tvar, x, t1))]
+            if len(sel) == 0:
+                raise GraphError(f"data has no row with {treatment} = {treated!r}")
+            est = self._contrast("ATT", outcome, treatment, treated, control, None, num_samples, seed, event, sel)
+            est.details["treated_rows"] = len(sel)
+            return est
+        mus, logps = [], []
+        for val in (treated, control):
+            plan = self._plan([outcome], {treatment: val}, None, readout=outcome)
+            mu, logp = self._mu(outcome, {treatment: val}, None, num_samples, seed, event, None, plan)
+            mus.append(mu)
+            logps.append(logp[treatment])
+        w = np.exp(logps[0])  # p(T=treated | context_k), same contexts in both arms
+        f = mus[0] - mus[1]
+        est = float((w * f).sum() / w.sum())
+        se = float(math.sqrt(((w * (f - est)) ** 2).sum()) / w.sum())
+        ess = float(w.sum() ** 2 / (w**2).sum())
+        return Estimate(
+            f"ATT: E[{outcome}({treatment}={treated}) - {outcome}({treatment}={control}) | {treatment}={treated}]",
+            est, se, est - Z95 * se, est + Z95 * se, len(f), seed, "model",
+            _jsonable({"effective_sample_size": ess, "weights": "p(treatment=treated | context)"}),
+        )
+
+    def _positivity_warning(self, logp: Mapping[str, np.ndarray], threshold: float = 1e-3) -> dict[str, Any]:
+        """Diagnostics of forced values: the model's probability of each forced value in its context."""
+        diag = {}
+        for d, lp in logp.items():
+            p = np.exp(lp)
+            diag[f"p_forced[{d}]"] = {"mean": float(p.mean()), "min": float(p.min())}
+            if float(p.mean()) < threshold:
+                warnings.warn(
+                    f"do({d}): the model gives the forced value probability {p.mean():.2g} on average; "
+                    "the intervention is outside the data's support (positivity), so the answer is an extrapolation",
+                    CausalWarning,
+                    stacklevel=3,
+                )
+        return diag
+
+
+def _same(var, x, v) -> bool:
+    try:
+        return var.coerce(x) == v
+    except GraphError:
+        return False
+
+
+def _fmt(d: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in d.items())
+
+
+def _local_index(vids: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    lookup = {int(v): i for i, v in enumerate(vids)}
+    return torch.as_tensor([lookup[int(i)] for i in ids], dtype=torch.long)
+
+
+class _State:
+    """KV-cache state of one batch: tokens may be masked out (holes) anywhere; positions skip them."""
+
+    def __init__(self, model, m: int, device, pad_id: int):
+        self.model = model
+        self.device = device
+        self.cache = None
+        self.mask = torch.zeros((m, 0), dtype=torch.long, device=device)
+        self.n_real = torch.zeros(m, dtype=torch.long, device=device)
+        self.pad_id = pad_id
+
+    def feed(self, ids: torch.Tensor, mask: torch.Tensor, keep: int = 1) -> torch.Tensor:
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        pos = (self.n_real[:, None] + mask.cumsum(1) - 1).clamp(min=0)
+        self.mask = torch.cat([self.mask, mask], 1)
+        out = self.model(input_ids=ids, attention_mask=self.mask, position_ids=pos, cache=self.cache,
+                         use_cache=True, logits_to_keep=keep)
+        self.cache = out.cache if hasattr(out, "cache") else out.past_key_values
+        self.n_real += mask.sum(1)
+        return out.logits
