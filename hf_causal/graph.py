@@ -157,8 +157,11 @@ class Variable:
             for v in self.values:
                 if _value_key(v) == key:
                     return v
-            # numpy / pandas scalars, and "1" for 1
-            s = str(value.item() if hasattr(value, "item") else value)
+            # numpy / pandas scalars, "1" for 1, and True for 1 when no value is a bool
+            raw = value.item() if hasattr(value, "item") else value
+            if isinstance(raw, bool) and not any(isinstance(v, bool) for v in self.values):
+                raw = int(raw)
+            s = str(raw)
             for v in self.values:
                 if str(v) == s or (isinstance(v, bool) and s.lower() == str(v).lower()):
                     return v

@@ -1,0 +1,79 @@
+"""Pictures of causal answers (matplotlib, written to files)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["plot_distributions", "plot_effects"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_distributions(panels: Mapping[str, Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Grouped bars per panel: ``{panel: {"values": [...], series: {"p": [...], "se": [...] | None}}}``.
+
+    Typical series: ``exact``, ``engine`` (with MC error bars, 95%), ``naive``.
+    """
+    plt = _plt()
+    import numpy as np
+
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False, sharey=True)
+    colors = {"exact": "#333333", "engine": "#ff9d00", "naive": "#6f8fd8"}
+    for ax, (name, panel) in zip(axes[0], panels.items()):
+        vals = [str(v) for v in panel["values"]]
+        series = {k: v for k, v in panel.items() if k != "values"}
+        w = 0.8 / max(len(series), 1)
+        x = np.arange(len(vals))
+        for i, (s, d) in enumerate(series.items()):
+            err = None if d.get("se") is None else 1.96 * np.asarray(d["se"])
+            ax.bar(x + (i - (len(series) - 1) / 2) * w, d["p"], w, yerr=err, capsize=3, label=s,
+                   color=colors.get(s), edgecolor="white")
+        ax.set_xticks(x, vals)
+        ax.set_title(name, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("probability")
+    axes[0][-1].legend(frameon=False, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def plot_effects(rows: Mapping[str, Mapping[str, float]], path: str | Path, title: str = "") -> Path:
+    """Point estimates with 95% intervals: ``{label: {"estimate", "ci_low", "ci_high", "exact"?, "naive"?}}``."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 0.6 * len(rows) + 1.2))
+    for i, (label, r) in enumerate(rows.items()):
+        y = len(rows) - 1 - i
+        ax.errorbar(r["estimate"], y, xerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]],
+                    fmt="o", color="#ff9d00", capsize=4, label="engine (95% MC)" if i == 0 else None)
+        if "exact" in r:
+            ax.plot(r["exact"], y, "kx", ms=9, label="exact" if i == 0 else None)
+        if "naive" in r:
+            ax.plot(r["naive"], y, "s", color="#6f8fd8", label="naive" if i == 0 else None)
+    ax.set_yticks(range(len(rows)), list(rows)[::-1])
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path

@@ -1,0 +1,52 @@
+"""Shared fixtures: offline mode, tiny tokenizers/models, and engines trained once per session."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
+import warnings  # noqa: E402
+
+import pytest  # noqa: E402
+
+from hf_causal import CausalEngine, train  # noqa: E402
+from hf_causal.worlds import demo_world  # noqa: E402
+
+# transformers deprecations are errors in our own calls (style.md: peft's conftest)
+warnings.filterwarnings("error", category=FutureWarning, module="hf_causal.*")
+
+DEMO_TRAIN = {"world": "demo", "world_rows": 20000, "num_train_epochs": 8, "logging_steps": 100000}
+
+
+@pytest.fixture(scope="session")
+def demo_world_():
+    return demo_world()
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir(tmp_path_factory):
+    """The demo recipe's model: a from-scratch GPT-2 (2 layers, 64 wide) on 19k rows."""
+    out = tmp_path_factory.mktemp("demo_gpt2")
+    train(dict(DEMO_TRAIN, output_dir=str(out)))
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_engine(demo_model_dir):
+    return CausalEngine.from_pretrained(demo_model_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A barely trained demo model for plumbing tests (seconds)."""
+    out = tmp_path_factory.mktemp("tiny")
+    train({"world": "demo", "world_rows": 500, "num_train_epochs": 1, "n_embd": 32, "output_dir": str(out),
+           "logging_steps": 100000})
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_dir):
+    return CausalEngine.from_pretrained(tiny_model_dir)
