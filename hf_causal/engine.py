@@ -209,7 +209,7 @@ class CausalEngine:
         return out
 
     def _plan(self, targets: Sequence[str], do: Mapping[str, Any] | None, given: Mapping[str, Any] | None,
-              readout: str | None = None, per_row_given: Sequence[str] = ()) -> _Plan:
+              readout: str | None = None, per_row_given: Sequence[str] = (), warn: bool = True) -> _Plan:
         g = self.graph
         for t in targets:
             g.variable(t)
@@ -233,7 +233,7 @@ class CausalEngine:
                 f"P(. | do({src[0]}), {bad[0]}) is not a prefix conditional of the model (it would need "
                 "inference backwards through the intervention). Condition only on pre-treatment variables."
             )
-        if do:
+        if do and warn:
             for t in targets:
                 if t not in desc:
                     warnings.warn(
@@ -355,10 +355,13 @@ class CausalEngine:
                 allowed_lp = self._allowed_logp(lp, var, vids, term)
                 x = torch.as_tensor(ids, dtype=torch.long)
                 idx = _local_index(vids, x) if var.type != "text" else x
-                f = allowed_lp[:, torch.arange(len(ids)), idx].sum(1)
-                if var.type in ("sequence", "text"):
-                    f = f + torch.logsumexp(lp[:, -1, term], -1)
-                forced_logp[v] = f.cpu()
+                per_tok = allowed_lp[:, torch.arange(len(ids)), idx]
+                if var.type in ("sequence", "text"):  # the segment's end is part of the forced value
+                    end = torch.logsumexp(lp[:, -1, term], -1) - torch.logsumexp(
+                        lp[:, -1, self._allowed_ids(var, vids).tolist() + term.tolist()], -1)
+                    per_tok = torch.cat([per_tok, end[:, None]], 1)
+                # [m, 2]: log p(whole forced value | context), log of its least likely token
+                forced_logp[v] = torch.stack([per_tok.sum(1), per_tok.min(1).values], 1).cpu()
                 values[v] = [list(ids)] * m
             elif v in plan.given or (rows is not None and v in rows.columns):
                 if v in plan.given:
@@ -437,7 +440,7 @@ class CausalEngine:
         """
         targets = list(variables) if variables else [v for v in self.graph.order]
         targets = [t for t in targets if t not in (do or {}) and t not in (given or {})]
-        plan = self._plan(targets, do, given)
+        plan = self._plan(targets, do, given, warn=False)
         if not variables:
             plan.order = self._order_for(set(self.graph.order), set(plan.given))
         values, _, logp = self._run(plan, n, seed, progress=progress)
@@ -601,7 +604,7 @@ class CausalEngine:
             plan = self._plan([outcome], {treatment: val}, None, readout=outcome)
             mu, logp = self._mu(outcome, {treatment: val}, None, num_samples, seed, event, None, plan)
             mus.append(mu)
-            logps.append(logp[treatment])
+            logps.append(logp[treatment][:, 0])
         w = np.exp(logps[0])  # p(T=treated | context_k), same contexts in both arms
         f = mus[0] - mus[1]
         est = float((w * f).sum() / w.sum())
@@ -614,14 +617,19 @@ class CausalEngine:
         )
 
     def _positivity_warning(self, logp: Mapping[str, np.ndarray], threshold: float = 1e-3) -> dict[str, Any]:
-        """Diagnostics of forced values: the model's probability of each forced value in its context."""
+        """Diagnostics of forced values: the model's probability of each forced value in its context.
+
+        Warns when a forced token (for sequences and text: the least likely one) has mean
+        probability below ``threshold``: the data hardly support the intervention (positivity).
+        """
         diag = {}
         for d, lp in logp.items():
-            p = np.exp(lp)
-            diag[f"p_forced[{d}]"] = {"mean": float(p.mean()), "min": float(p.min())}
-            if float(p.mean()) < threshold:
+            p, tok = np.exp(lp[:, 0]), np.exp(lp[:, 1])
+            diag[f"p_forced[{d}]"] = {"mean": float(p.mean()), "min": float(p.min()),
+                                      "least_likely_token_mean": float(tok.mean())}
+            if float(tok.mean()) < threshold:
                 warnings.warn(
-                    f"do({d}): the model gives the forced value probability {p.mean():.2g} on average; "
+                    f"do({d}): the model gives a forced token probability {tok.mean():.2g} on average; "
                     "the intervention is outside the data's support (positivity), so the answer is an extrapolation",
                     CausalWarning,
                     stacklevel=3,

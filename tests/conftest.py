@@ -8,6 +8,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -17,7 +18,7 @@ from hf_causal.worlds import demo_world  # noqa: E402
 # transformers deprecations are errors in our own calls (style.md: peft's conftest)
 warnings.filterwarnings("error", category=FutureWarning, module="hf_causal.*")
 
-DEMO_TRAIN = {"world": "demo", "world_rows": 20000, "num_train_epochs": 8, "logging_steps": 100000}
+DEMO_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "demo" / "gpt2-tiny.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +28,9 @@ def demo_world_():
 
 @pytest.fixture(scope="session")
 def demo_model_dir(tmp_path_factory):
-    """The demo recipe's model: a from-scratch GPT-2 (2 layers, 64 wide) on 19k rows."""
+    """The demo recipe's model (recipes/demo/gpt2-tiny.yaml): a from-scratch GPT-2 on 19k rows."""
     out = tmp_path_factory.mktemp("demo_gpt2")
-    train(dict(DEMO_TRAIN, output_dir=str(out)))
+    train(DEMO_RECIPE, {"output_dir": str(out), "logging_steps": 100000})
     return out
 
 

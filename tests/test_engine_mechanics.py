@@ -1,0 +1,142 @@
+"""Forcing, leakage and refusal tests: cheap models, exact expectations about the mechanics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hf_causal import CausalEngine, GraphError, UnsupportedQueryError, train
+from hf_causal.engine import CausalWarning, _State
+
+MIXED = {
+    "variables": {
+        "Z": {"type": "categorical", "values": ["no", "yes"]},
+        "A": {"type": "categorical", "values": [0, 1]},
+        "moves": {"type": "sequence", "alphabet": ["U", "D", "L", "R"], "max_length": 5},
+        "note": {"type": "text", "max_length": 6},
+        "Y": {"type": "continuous", "bins": 8},
+    },
+    "edges": [["Z", "A"], ["A", "moves"], ["Z", "moves"], ["moves", "note"], ["moves", "Y"], ["Z", "Y"]],
+}
+
+
+def _mixed_rows(n, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.integers(0, 2, n)
+    a = (rng.random(n) < 0.3 + 0.4 * z).astype(int)
+    moves = [list(rng.choice(list("UDLR"), size=rng.integers(0, 6))) for _ in range(n)]
+    note = [" ".join(rng.choice(["good", "bad", "so", "so-so"], size=rng.integers(1, 5))) for _ in range(n)]
+    y = np.array([len(m) for m in moves]) + z + rng.normal(0, 0.3, n)
+    return pd.DataFrame({"Z": np.where(z, "yes", "no"), "A": a, "moves": moves, "note": note, "Y": y})
+
+
+@pytest.fixture(scope="module", params=["gpt2", "bert"])
+def mixed_engine(request, tmp_path_factory):
+    d = tmp_path_factory.mktemp(f"mixed_{request.param}")
+    data = d / "rows.jsonl"
+    _mixed_rows(600).to_json(data, orient="records", lines=True)
+    out = train({"graph": MIXED, "data": str(data), "architecture": request.param, "n_embd": 32,
+                 "num_train_epochs": 2, "output_dir": str(d / "model"), "logging_steps": 100000})
+    return CausalEngine.from_pretrained(out)
+
+
+def test_samples_are_valid_and_forced_values_exact(mixed_engine):
+    df = mixed_engine.sample(64, do={"moves": ["U", "U", "R"], "A": 1}, seed=1)
+    assert list(df.columns) == ["Z", "A", "moves", "note", "Y"]
+    assert (df["A"] == 1).all()
+    assert all(m == ["U", "U", "R"] for m in df["moves"])
+    assert set(df["Z"]) <= {"no", "yes"}
+    assert all(isinstance(t, str) and len(mixed_engine.tokenizer.encode_value("note", t)) <= 6 for t in df["note"])
+    assert df["Y"].map(lambda v: isinstance(v, float)).all()
+    free = mixed_engine.sample(64, seed=2)
+    assert all(set(m) <= set("UDLR") and len(m) <= 5 for m in free["moves"])
+    text = mixed_engine.sample(16, do={"note": "good bad"}, seed=3)
+    assert (text["note"] == "good bad").all()
+    assert list(mixed_engine.sample(4, do={"note": "good"}, variables=["Y"]).columns) == ["Y"]
+
+
+def test_stops_after_last_needed_variable(mixed_engine):
+    df = mixed_engine.sample(8, seed=0, variables=["A"])
+    assert list(df.columns) == ["A"]
+    plan = mixed_engine._plan(["A"], None, None)
+    assert plan.order == ["Z", "A"]
+
+
+def test_same_seed_same_answer_different_seed_differs(mixed_engine):
+    a = mixed_engine.sample(32, seed=5)
+    b = mixed_engine.sample(32, seed=5)
+    c = mixed_engine.sample(32, seed=6)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+    q1 = mixed_engine.query("A", given={"Z": "yes"}, num_samples=10, seed=0)
+    q2 = mixed_engine.query("A", given={"Z": "yes"}, num_samples=10, seed=0)
+    assert q1.probs == q2.probs
+
+
+def _model_and_ids(engine, n=6, seed=0):
+    torch.manual_seed(seed)
+    ids = torch.randint(0, len(engine.tokenizer), (2, n))
+    return engine.model, ids
+
+
+def test_holes_and_positions_match_a_clean_pass(mixed_engine):
+    """Masked-out tokens inside the cache (ragged rows) must not change any logit."""
+    model, ids = _model_and_ids(mixed_engine)
+    with torch.no_grad():
+        clean = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[:, -1]
+        st = _State(model, 2, torch.device("cpu"), mixed_engine.tokenizer.pad_id)
+        pad = torch.full((2, 2), mixed_engine.tokenizer.pad_id)
+        st.feed(torch.cat([ids[:, :3], pad], 1), torch.tensor([[1, 1, 1, 0, 0]] * 2))
+        st.feed(pad[:, :1], torch.zeros(2, 1, dtype=torch.long))
+        holey = st.feed(ids[:, 3:], torch.ones(2, 3, dtype=torch.long))[:, -1]
+    torch.testing.assert_close(holey, clean, atol=1e-4, rtol=1e-4)
+
+
+def test_later_tokens_never_change_earlier_logits(mixed_engine):
+    model, ids = _model_and_ids(mixed_engine, n=8)
+    other = ids.clone()
+    other[:, 5:] = (other[:, 5:] + 3) % len(mixed_engine.tokenizer)
+    with torch.no_grad():
+        a = model(input_ids=ids).logits
+        b = model(input_ids=other).logits
+    torch.testing.assert_close(a[:, :5], b[:, :5])
+    assert not torch.allclose(a[:, 5:], b[:, 5:])
+
+
+def test_refusals(tiny_engine):
+    e = tiny_engine
+    with pytest.raises(UnsupportedQueryError, match=r"cannot condition on 'biomarker': it is a descendant of the intervened 'treatment'"):
+        e.query("recovery", do={"treatment": 1}, given={"biomarker": "low"})
+    with pytest.raises(GraphError, match=r"do: variable 'treatment': value 7 is not one of \[0, 1\]"):
+        e.query("recovery", do={"treatment": 7})
+    with pytest.raises(GraphError, match=r"variable 'dose' is not in the graph"):
+        e.query("recovery", do={"dose": 1})
+    with pytest.raises(GraphError, match=r"variable 'outcome' is not in the graph"):
+        e.query("outcome", do={"treatment": 1})
+    with pytest.raises(UnsupportedQueryError, match=r"'age' comes before it .* and depends on it"):
+        e.query("recovery", do={"treatment": 1}, given={"severity": "severe"})
+    with pytest.raises(UnsupportedQueryError, match="also intervened"):
+        e.query("treatment", do={"treatment": 1})
+    with pytest.raises(UnsupportedQueryError, match="non-numeric values"):
+        e.ate("age", "treatment", 1, 0)
+
+
+def test_initial_segment_given_is_accepted(tiny_engine):
+    d = tiny_engine.query("recovery", do={"treatment": 1}, given={"age": "old", "severity": "mild"}, num_samples=8)
+    assert abs(sum(d.probs.values()) - 1) < 1e-6
+
+
+def test_warns_when_target_cannot_be_affected(tiny_engine):
+    with pytest.warns(CausalWarning, match=r"target 'severity' is not a descendant"):
+        tiny_engine.query("severity", do={"treatment": 1}, num_samples=8)
+
+
+def test_forced_probability_diagnostic(tiny_engine):
+    d = tiny_engine.query("recovery", do={"treatment": 1}, num_samples=50)
+    p = d.diagnostics["p_forced[treatment]"]
+    assert 0 < p["min"] <= p["mean"] < 1
+
+
+def test_text_target_is_refused_for_distributions(mixed_engine):
+    with pytest.raises(UnsupportedQueryError, match="use sample"):
+        mixed_engine.query("note", do={"A": 1})
