@@ -12,11 +12,12 @@ from .graph import GraphError
 __all__ = ["load_table"]
 
 
-def load_table(data: Any) -> pd.DataFrame:
+def load_table(data: Any, graph=None) -> pd.DataFrame:
     """Return a DataFrame from a path (``.csv``, ``.parquet``, ``.jsonl``/``.json``, a
     ``datasets.save_to_disk`` folder), a ``datasets.Dataset``, a DataFrame or a dict of columns.
 
     Sequence columns stored as strings (``"U D L R"``) are kept as strings; the codecs split them.
+    With ``graph``, an empty CSV cell of a sequence or text variable is the empty value, not missing.
     """
     if isinstance(data, pd.DataFrame):
         return data
@@ -43,9 +44,17 @@ def load_table(data: Any) -> pd.DataFrame:
             ds = ds["train"] if "train" in ds else next(iter(ds.values()))
         return ds.to_pandas()
     suf = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+    def read_csv(p):
+        if graph is None:
+            return pd.read_csv(p)
+        keep = [n for n, v in graph.variables.items() if v.type in ("sequence", "text")]
+        head = pd.read_csv(p, nrows=0).columns
+        na = {c: ["", "NA", "NaN", "nan", "null", "None"] for c in head if c not in keep}
+        return pd.read_csv(p, keep_default_na=False, na_values=na, dtype={c: str for c in keep if c in head})
+
     readers = {
-        ".csv": pd.read_csv,
-        ".csv.gz": pd.read_csv,
+        ".csv": read_csv,
+        ".csv.gz": read_csv,
         ".parquet": pd.read_parquet,
         ".jsonl": lambda p: pd.read_json(p, lines=True),
         ".json": lambda p: pd.read_json(p, lines=True),

@@ -108,6 +108,8 @@ class Variable:
             if not self.alphabet:
                 raise GraphError(f"sequence variable {n!r} needs a non-empty 'alphabet'")
             self.alphabet = [str(a) for a in self.alphabet]
+            if any(not a or any(ch.isspace() for ch in a) for a in self.alphabet):
+                raise GraphError(f"sequence variable {n!r}: symbols must be non-empty and without spaces")
             if len(set(self.alphabet)) != len(self.alphabet):
                 raise GraphError(f"sequence variable {n!r}: duplicate symbols in alphabet")
             if self.max_length is None:

@@ -14,7 +14,6 @@ loads as complete.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -190,7 +189,7 @@ def prepare(
     else:
         raise GraphError("recipe needs `graph` (a path or mapping) or a `world`")
     if data_args.data:
-        df = load_table(data_args.data)
+        df = load_table(data_args.data, graph)
     elif world is not None:
         df = world.sample(data_args.world_rows, seed=data_args.world_seed)
     else:
@@ -213,17 +212,35 @@ def prepare(
     tok = CausalTokenizer.build(graph, base=base_tok, text_corpus=texts, max_text_vocab=data_args.max_text_vocab)
     seq = Sequencifier(tok, data_args.order_policy, seed=seed)
     def to_ds(frame):
-        # object columns keep mixed python values (lists for sequences) intact
-        return datasets.Dataset.from_dict({c: frame[c].tolist() for c in frame.columns})
+        return datasets.Dataset.from_dict({c: _arrow_safe(graph[c], frame[c].tolist()) for c in frame.columns})
     ctx = main_process_first if main_process_first is not None else _nullcontext
     with ctx():
-        train_ds = to_ds(train_df).map(seq, batched=True, with_indices=True, remove_columns=list(graph.order), desc="sequencify")
-        eval_ds = (
-            to_ds(eval_df).map(seq, batched=True, with_indices=True, remove_columns=list(graph.order), desc="sequencify")
-            if n_eval
-            else None
-        )
+        # map in file order, so errors and per-row random orders refer to the data's own row numbers
+        all_ds = to_ds(df).map(seq, batched=True, with_indices=True, remove_columns=list(graph.order), desc="sequencify")
+    train_ds = all_ds.select(sorted(perm[n_eval:].tolist()))
+    eval_ds = all_ds.select(sorted(perm[:n_eval].tolist())) if n_eval else None
     return graph, tok, seq, train_ds, eval_ds, df
+
+
+def _arrow_safe(var, values: list) -> list:
+    """One Arrow type per column: numbers stay numbers (continuous), everything else becomes a
+    string (sequences space-joined) or None; the codecs parse them back with named errors."""
+    from .graph import _is_missing
+
+    out = []
+    for v in values:
+        if _is_missing(v):
+            out.append(None)
+        elif var.type == "continuous":
+            try:
+                out.append(float(v))
+            except (TypeError, ValueError):
+                return [None if _is_missing(x) else str(x) for x in values]
+        elif isinstance(v, (list, tuple)) or (hasattr(v, "tolist") and not isinstance(v, str) and not hasattr(v, "item")):
+            out.append(" ".join(str(x) for x in (v.tolist() if hasattr(v, "tolist") else v)))
+        else:
+            out.append(str(v.item() if hasattr(v, "item") else v))
+    return out
 
 
 class _nullcontext:
@@ -328,5 +345,3 @@ def save_engine_folder(model, tok: CausalTokenizer, graph: CausalGraph, output_d
     return out
 
 
-def _finite(x: float) -> bool:
-    return math.isfinite(x)

@@ -140,6 +140,26 @@ class DiscreteSCM:
     def naive_expectation(self, target: str, treatment: str, value: Any) -> float:
         return self.expectation(target, given={treatment: value})
 
+    def to_pgmpy(self):
+        """The discrete part as a pgmpy ``DiscreteBayesianNetwork`` (needs the ``pgmpy`` extra)."""
+        from pgmpy.factors.discrete import TabularCPD
+        from pgmpy.models import DiscreteBayesianNetwork
+
+        bn = DiscreteBayesianNetwork([(a, b) for a, b in self.graph.edges if a in self.discrete and b in self.discrete])
+        bn.add_nodes_from(self.discrete)
+        for n in self.discrete:
+            pa = self.graph.parents(n)
+            doms = [self.graph[p].domain() for p in pa]
+            cols = [self._probs(n, dict(zip(pa, combo))) for combo in itertools.product(*doms)]
+            values = np.array(cols).T if cols else np.array([self._probs(n, {})]).T
+            bn.add_cpds(TabularCPD(
+                n, len(self.graph[n].domain()), values, evidence=pa or None,
+                evidence_card=[len(d) for d in doms] or None,
+                state_names={v: self.graph[v].domain() for v in [n, *pa]},
+            ))
+        bn.check_model()
+        return bn
+
     # --- sampling -----------------------------------------------------------------------
     def sample(self, n: int, seed: int = 0, do: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """``n`` i.i.d. rows (observational, or under ``do``), seeded."""

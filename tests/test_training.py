@@ -1,0 +1,166 @@
+"""Training: recipes, bad inputs (clear errors, nothing half-written), atomic saves, NLL report."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from hf_causal import CausalEngine, GraphError, train
+from hf_causal.cli import main as cli_main
+from hf_causal.training import parse_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+GRAPH = {
+    "variables": {
+        "Z": {"type": "categorical", "values": ["no", "yes"]},
+        "A": {"type": "categorical", "values": [0, 1]},
+        "moves": {"type": "sequence", "alphabet": ["U", "D"], "max_length": 3},
+        "note": {"type": "text", "max_length": 4},
+        "Y": {"type": "integer", "min": 0, "max": 3},
+    },
+    "edges": [["Z", "A"], ["A", "moves"], ["moves", "Y"], ["Z", "Y"], ["Z", "note"]],
+}
+ROWS = pd.DataFrame({
+    "Z": ["no", "yes"] * 20, "A": [0, 1, 1, 0] * 10, "moves": ["U D", "D", "", "U U D"] * 10,
+    "note": ["good day", "bad day"] * 20, "Y": [0, 1, 2, 3] * 10,
+})
+FAST = {"num_train_epochs": 1, "n_embd": 16, "logging_steps": 100000}
+
+
+def _run(tmp_path, graph=GRAPH, rows=ROWS, **kw):
+    data = tmp_path / "rows.csv"
+    rows.to_csv(data, index=False)
+    return train({"graph": graph, "data": str(data), "output_dir": str(tmp_path / "out"), **FAST, **kw})
+
+
+def _assert_nothing_written(tmp_path):
+    out = tmp_path / "out"
+    assert not (out / "causal_config.json").exists()
+    assert not out.exists() or not any(out.iterdir())
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_trains_and_reports_nll_per_variable(tmp_path):
+    out = _run(tmp_path, eval_fraction=0.25)
+    cfg = json.loads((out / "causal_config.json").read_text())
+    nll = cfg["metrics"]["eval_nll_per_variable"]
+    assert set(nll) == {"Z", "A", "moves", "note", "Y", "<eos>", "total"}
+    assert all(v > 0 for k, v in nll.items() if k != "<eos>")
+    assert abs(sum(v for k, v in nll.items() if k != "total") - nll["total"]) < 1e-3
+    assert cfg["hf_causal_version"] and cfg["format_version"] == 1 and cfg["order_policy"] == "canonical"
+    assert (out / "model.safetensors").exists() and not list(out.glob("*.bin")) and not list(out.glob("*.pt"))
+    eng = CausalEngine.from_pretrained(out)
+    assert eng.sample(3, seed=0).shape == (3, 5)
+
+
+def test_random_order_policy_trains_and_answers(tmp_path):
+    out = _run(tmp_path, order_policy="random")
+    eng = CausalEngine.from_pretrained(out)
+    assert eng.config.order_policy == "random"
+    # with random orders a given variable's ancestors can come first: Z is a root, so note is answerable
+    d = eng.query("Y", do={"A": 1}, given={"Z": "yes"}, num_samples=4)
+    assert abs(sum(d.probs.values()) - 1) < 1e-6
+
+
+@pytest.mark.parametrize(
+    "graph_edit, rows_edit, message",
+    [
+        (lambda g: g["edges"].append(["Y", "Z"]), None, r"cycle: .*Z.*Y|cycle: .*Y.*Z"),
+        (lambda g: g["edges"].append(["Q", "Y"]), None, r"edge Q -> Y: variable 'Q' is not declared"),
+        (lambda g: g["variables"].update({"Q": {"type": "categorical", "values": [0]}}), None,
+         r"no column for variable\(s\) Q"),
+        (None, lambda r: r.assign(A=[0, 5] * 20), r"row 1: variable 'A': value '?5'? is not one of \[0, 1\]"),
+        (None, lambda r: r.assign(Y=[0, 9] * 20), r"row 1: variable 'Y': value 9 is outside the declared range 0..3"),
+        (None, lambda r: r.assign(Z=["no", None] * 20), r"row 1: variable 'Z': missing value"),
+        (None, lambda r: r.assign(moves=["U U U U"] * 40), r"'moves': sequence of length 4 exceeds max_length 3"),
+        (None, lambda r: r.assign(note=["good day bad day good"] * 40), r"'note': text has 5 tokens, more than max_length 4"),
+    ],
+)
+def test_bad_input_is_named_and_nothing_is_written(tmp_path, graph_edit, rows_edit, message):
+    g = json.loads(json.dumps(GRAPH))
+    if graph_edit:
+        graph_edit(g)
+    rows = rows_edit(ROWS.copy()) if rows_edit else ROWS
+    with pytest.raises(GraphError, match=message):
+        _run(tmp_path, graph=g, rows=rows)
+    _assert_nothing_written(tmp_path)
+
+
+def test_duplicate_variable_in_yaml_list(tmp_path):
+    gfile = tmp_path / "g.yaml"
+    gfile.write_text(yaml.safe_dump({"variables": [{"name": "Z", "type": "categorical", "values": [0]},
+                                                   {"name": "Z", "type": "categorical", "values": [1]}]}))
+    with pytest.raises(GraphError, match=r"duplicate variable\(s\): Z"):
+        _run(tmp_path, graph=str(gfile))
+    _assert_nothing_written(tmp_path)
+
+
+def test_missing_policy_as_value(tmp_path):
+    g = json.loads(json.dumps(GRAPH))
+    g["variables"]["Z"]["missing"] = "as_value"
+    out = _run(tmp_path, graph=g, rows=ROWS.assign(Z=["no", None] * 20))
+    eng = CausalEngine.from_pretrained(out)
+    assert None in eng.query("Z", num_samples=4).probs
+
+
+def test_crash_while_saving_leaves_no_loadable_folder(tmp_path, monkeypatch):
+    import hf_causal.training as tr
+
+    def boom(model, path):
+        (Path(path) / "model.safetensors").write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tr, "save_model", boom)
+    with pytest.raises(OSError, match="disk full"):
+        _run(tmp_path)
+    assert not (tmp_path / "out" / "causal_config.json").exists()
+    assert not list(tmp_path.glob(".out.partial-*"))
+    with pytest.raises(FileNotFoundError, match="not an hf_causal model folder"):
+        CausalEngine.from_pretrained(tmp_path / "out")
+
+
+def test_incompatible_version_is_refused(tmp_path):
+    out = _run(tmp_path)
+    cfg = json.loads((out / "causal_config.json").read_text())
+    cfg["format_version"] = 99
+    (out / "causal_config.json").write_text(json.dumps(cfg))
+    from hf_causal import IncompatibleVersionError
+
+    with pytest.raises(IncompatibleVersionError, match="format_version 99"):
+        CausalEngine.from_pretrained(out)
+
+
+def test_every_recipe_parses():
+    recipes = sorted((ROOT / "recipes").rglob("*.yaml"))
+    recipes = [r for r in recipes if "accelerate_configs" not in r.parts]
+    assert recipes
+    for r in recipes:
+        d, m, t = parse_recipe(r)
+        assert t.output_dir and (d.world or d.data)
+
+
+def test_packaged_demo_recipe_matches_the_repo_copy():
+    from importlib import resources
+
+    packaged = yaml.safe_load(resources.files("hf_causal").joinpath("recipes/demo.yaml").read_text())
+    assert packaged == yaml.safe_load((ROOT / "recipes/demo/gpt2-tiny.yaml").read_text())
+
+
+def test_unknown_recipe_key_is_named():
+    with pytest.raises(GraphError, match="unknown recipe key 'learnin_rate'"):
+        parse_recipe({"world": "demo", "learnin_rate": 1.0})
+
+
+def test_cli_train_overrides_and_errors(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"world": "demo", "world_rows": 300, "output_dir": str(tmp_path / "m"), **FAST}))
+    assert cli_main(["train", str(recipe), "--n_embd", "8", "--output_dir", str(tmp_path / "m2")]) == 0
+    cfg = json.loads((tmp_path / "m2" / "causal_config.json").read_text())
+    assert cfg["metrics"]["parameters"] < 20000  # n_embd 8 took effect
+    assert "held-out NLL per variable" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"world": "nowhere", "output_dir": str(tmp_path / "m3")}))
+    assert cli_main(["train", str(bad)]) == 2
+    assert "unknown world 'nowhere'" in capsys.readouterr().err
