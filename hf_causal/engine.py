@@ -154,7 +154,7 @@ class CausalEngine:
     """
 
     def __init__(self, model, tokenizer: CausalTokenizer, config: CausalConfig, batch_size: int | None = None,
-                 device: str | torch.device | None = None):
+                 device: str | torch.device | None = None, marginalize_max: int = 16, share_prefixes: bool = True):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.config = config
@@ -164,6 +164,8 @@ class CausalEngine:
         self.model.to(self.device)
         vocab = len(tokenizer)
         self.batch_size = batch_size or int(max(64, min(4096, 2e8 // max(vocab, 1) // 4)))
+        self.marginalize_max = marginalize_max
+        self.share_prefixes = share_prefixes
         self._start_ids = torch.tensor(sorted(tokenizer.start_ids.values()))
         self._pos = {n: i for i, n in enumerate(self.graph.order)}
 
@@ -309,7 +311,7 @@ class CausalEngine:
     def _run_batch(self, plan: _Plan, m: int, gen: torch.Generator, rows: pd.DataFrame | None, sample_readout: bool):
         tok = self.tokenizer
         dev = self.device
-        st = _State(self.model, m, dev, tok.pad_id)
+        st = _State(self.model, m, dev, tok.pad_id, share_prefixes=self.share_prefixes)
         pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (ids [m,k], mask [m,k]) pieces
 
         def push_const(ids: Sequence[int]) -> None:
@@ -376,6 +378,22 @@ class CausalEngine:
                 logits = flush()[:, -1].float()
                 readout = torch.softmax(logits[:, vids], -1).cpu()
                 values[v] = [[] for _ in range(m)]
+            elif (var.is_single_token and plan.readout is not None and not sample_readout
+                  and remaining == [plan.readout] and len(vids) <= self.marginalize_max):
+                # Rao-Blackwellise one step further: sum the last variable before the target exactly
+                # (its k values side by side in the batch) instead of sampling it.
+                logits = flush()[:, -1].float()
+                pv = torch.softmax(logits[:, vids], -1).cpu()  # [m, k]
+                k = len(vids)
+                st.repeat_interleave(k)
+                ids = torch.stack([vids.repeat(m), torch.full((m * k,), tok.start_ids[plan.readout])], 1)
+                out = st.feed(ids, torch.ones_like(ids))[:, -1].float()
+                tv = torch.as_tensor(tok.value_ids[plan.readout], dtype=torch.long)
+                py = torch.softmax(out[:, tv], -1).cpu().view(m, k, -1)
+                readout = (pv[:, :, None] * py).sum(1)
+                values[v] = [[] for _ in range(m)]
+                values[plan.readout] = [[] for _ in range(m)]
+                break
             elif var.is_single_token:
                 logits = flush()[:, -1].float()
                 p = torch.softmax(logits[:, vids], -1)
@@ -384,7 +402,7 @@ class CausalEngine:
                 choice = torch.multinomial(p.cpu(), 1, generator=gen)[:, 0]
                 chosen = vids[choice]
                 pending.append((chosen[:, None], torch.ones(m, 1, dtype=torch.long)))
-                values[v] = [[int(c)] for c in chosen]
+                values[v] = [[c] for c in chosen.tolist()]
             else:
                 values[v] = self._sample_variable_length(st, flush(), var, vids, term, gen, pending)
         return values, readout, forced_logp
@@ -654,17 +672,48 @@ def _local_index(vids: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 
 
 class _State:
-    """KV-cache state of one batch: tokens may be masked out (holes) anywhere; positions skip them."""
+    """KV-cache state of one batch of rows, with prefix sharing.
 
-    def __init__(self, model, m: int, device, pad_id: int):
+    Rows whose token histories are identical share one cache *slot*: each feed runs the model
+    once per distinct (slot, new tokens) pair and broadcasts the logits back to the rows. With
+    discrete variables early in the order most rows share few prefixes, so the cost follows the
+    number of distinct histories, not the number of draws; with text or continuous values every
+    row gets its own slot and this is the ordinary batched pass. Tokens can be masked out
+    (holes) anywhere; positions skip them.
+    """
+
+    def __init__(self, model, m: int, device, pad_id: int, share_prefixes: bool = True):
         self.model = model
         self.device = device
         self.cache = None
-        self.mask = torch.zeros((m, 0), dtype=torch.long, device=device)
-        self.n_real = torch.zeros(m, dtype=torch.long, device=device)
+        self.share = share_prefixes
+        n_slots = 1 if share_prefixes else m
+        self.inv = torch.zeros(m, dtype=torch.long) if share_prefixes else torch.arange(m)
+        self.mask = torch.zeros((n_slots, 0), dtype=torch.long, device=device)
+        self.n_real = torch.zeros(n_slots, dtype=torch.long, device=device)
         self.pad_id = pad_id
 
+    def _select(self, slots: torch.Tensor) -> None:
+        if self.cache is not None:
+            self.cache.batch_select_indices(slots.to(self.device))
+        self.mask = self.mask[slots]
+        self.n_real = self.n_real[slots]
+
+    def repeat_interleave(self, k: int) -> None:
+        """Copy every row k times (rows i*k .. i*k+k-1 continue row i)."""
+        n_slots = self.mask.shape[0]
+        self._select(torch.arange(n_slots).repeat_interleave(k))
+        self.inv = (self.inv[:, None] * k + torch.arange(k)[None, :]).reshape(-1)
+
     def feed(self, ids: torch.Tensor, mask: torch.Tensor, keep: int = 1) -> torch.Tensor:
+        """Append ``ids`` ([rows, n], holes where ``mask`` is 0); return the last ``keep`` logits per row."""
+        ids, mask = ids.cpu(), mask.cpu()
+        if self.share:
+            key = torch.cat([self.inv[:, None], ids * mask, mask], 1)
+            uniq, row_to_slot = torch.unique(key, dim=0, return_inverse=True)
+            self._select(uniq[:, 0])
+            self.inv = row_to_slot
+            ids, mask = uniq[:, 1 : 1 + ids.shape[1]], uniq[:, 1 + ids.shape[1] :]
         ids, mask = ids.to(self.device), mask.to(self.device)
         pos = (self.n_real[:, None] + mask.cumsum(1) - 1).clamp(min=0)
         self.mask = torch.cat([self.mask, mask], 1)
@@ -672,4 +721,4 @@ class _State:
                          use_cache=True, logits_to_keep=keep)
         self.cache = out.cache if hasattr(out, "cache") else out.past_key_values
         self.n_real += mask.sum(1)
-        return out.logits
+        return out.logits[self.inv.to(self.device)] if self.share else out.logits
