@@ -671,6 +671,22 @@ def _local_index(vids: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor([lookup[int(i)] for i in ids], dtype=torch.long)
 
 
+def _unique_rows(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distinct rows of a 2-D integer tensor: (one representative row index per group, group of each row).
+
+    Column by column, the running group id and the next column are packed into one integer
+    and re-ranked with a 1-D ``unique`` (much faster than ``unique(dim=0)``), so it never overflows.
+    """
+    group = torch.zeros(key.shape[0], dtype=torch.long)
+    for c in range(key.shape[1]):
+        col = key[:, c]
+        packed = group * (int(col.max()) + 1) + col
+        _, group = torch.unique(packed, return_inverse=True)
+    n = int(group.max()) + 1 if key.shape[0] else 0
+    rep = torch.empty(n, dtype=torch.long).scatter_(0, group, torch.arange(key.shape[0]))
+    return rep, group
+
+
 class _State:
     """KV-cache state of one batch of rows, with prefix sharing.
 
@@ -709,11 +725,10 @@ class _State:
         """Append ``ids`` ([rows, n], holes where ``mask`` is 0); return the last ``keep`` logits per row."""
         ids, mask = ids.cpu(), mask.cpu()
         if self.share:
-            key = torch.cat([self.inv[:, None], ids * mask, mask], 1)
-            uniq, row_to_slot = torch.unique(key, dim=0, return_inverse=True)
-            self._select(uniq[:, 0])
+            rep, row_to_slot = _unique_rows(torch.cat([self.inv[:, None], ids * mask + mask], 1))
+            self._select(self.inv[rep])
             self.inv = row_to_slot
-            ids, mask = uniq[:, 1 : 1 + ids.shape[1]], uniq[:, 1 + ids.shape[1] :]
+            ids, mask = ids[rep], mask[rep]
         ids, mask = ids.to(self.device), mask.to(self.device)
         pos = (self.n_real[:, None] + mask.cumsum(1) - 1).clamp(min=0)
         self.mask = torch.cat([self.mask, mask], 1)

@@ -114,7 +114,9 @@ def build_model(args: ModelArguments, tok: CausalTokenizer, max_length: int = 25
         r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, target_modules=targets,
         task_type="CAUSAL_LM",
         trainable_token_indices={_embedding_name(arch): new_ids} if new_ids else None,
-        modules_to_save=["cls"] if arch == "bert" else None,
+        # BERT encoders ship without an LM head: train its fresh transform; the decoder stays tied to
+        # the (partly trainable) word embeddings, so wrapping all of `cls` would break the tie
+        modules_to_save=["transform"] if arch == "bert" else None,
     )
     return get_peft_model(model, cfg)
 
