@@ -48,6 +48,7 @@ class CausalConfig:
         architecture: ``gpt2`` or ``bert``.
         base_model: the checkpoint fine-tuned (None when trained from scratch).
         adapter: ``lora`` (a peft adapter beside this file) or ``none`` (full weights).
+        attention: ``full`` or ``parents`` (each variable attends to its own and its parents' tokens).
         seed: the seed of data preparation and training.
         metrics: held-out NLL per variable and other training figures.
     """
@@ -59,6 +60,7 @@ class CausalConfig:
     architecture: str = "gpt2"
     base_model: str | None = None
     adapter: str = "none"
+    attention: str = "full"
     seed: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     hf_causal_version: str = ""

@@ -168,6 +168,10 @@ class CausalEngine:
         self.share_prefixes = share_prefixes
         self._start_ids = torch.tensor(sorted(tokenizer.start_ids.values()))
         self._pos = {n: i for i, n in enumerate(self.graph.order)}
+        from .modeling import segment_attention_matrix
+
+        attention = getattr(config, "attention", "full")
+        self._allowed_segments = segment_attention_matrix(self.graph) if attention == "parents" else None
 
     # --- loading / saving ----------------------------------------------------------------
     @classmethod
@@ -192,6 +196,7 @@ class CausalEngine:
         c = self.config
         margs = ModelArguments.__new__(ModelArguments)
         margs.architecture, margs.base_model, margs.adapter = c.architecture, c.base_model, c.adapter
+        margs.attention = c.attention
         return save_engine_folder(self.model, self.tokenizer, self.graph, path, order_policy=c.order_policy,
                                   model_args=margs, seed=c.seed, metrics=c.metrics)
 
@@ -311,14 +316,15 @@ class CausalEngine:
     def _run_batch(self, plan: _Plan, m: int, gen: torch.Generator, rows: pd.DataFrame | None, sample_readout: bool):
         tok = self.tokenizer
         dev = self.device
-        st = _State(self.model, m, dev, tok.pad_id, share_prefixes=self.share_prefixes)
-        pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (ids [m,k], mask [m,k]) pieces
+        st = _State(self.model, m, dev, tok.pad_id, share_prefixes=self.share_prefixes, allowed=self._allowed_segments)
+        pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (ids [m,k], mask [m,k], variable index)
+        seg_of = self._pos
 
-        def push_const(ids: Sequence[int]) -> None:
+        def push_const(ids: Sequence[int], v: str) -> None:
             t = torch.tensor(list(ids), dtype=torch.long).expand(m, -1)
-            pending.append((t, torch.ones_like(t)))
+            pending.append((t, torch.ones_like(t), seg_of[v]))
 
-        def push_rows(lists: Sequence[Sequence[int]]) -> None:
+        def push_rows(lists: Sequence[Sequence[int]], v: str) -> None:
             k = max(len(x) for x in lists)
             if k == 0:
                 return
@@ -327,13 +333,14 @@ class CausalEngine:
             for i, x in enumerate(lists):
                 t[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
                 mk[i, : len(x)] = 1
-            pending.append((t, mk))
+            pending.append((t, mk, seg_of[v]))
 
         def flush(keep: int = 1) -> torch.Tensor:
             ids = torch.cat([p[0] for p in pending], 1)
             mk = torch.cat([p[1] for p in pending], 1)
+            sg = torch.cat([torch.full_like(p[0], p[2]) for p in pending], 1)
             pending.clear()
-            return st.feed(ids, mk, keep)
+            return st.feed(ids, mk, keep, seg=sg)
 
         values: dict[str, list[list[int]]] = {}
         forced_logp: dict[str, torch.Tensor] = {}
@@ -342,16 +349,18 @@ class CausalEngine:
         for v in plan.order:
             remaining.remove(v)
             var = self.graph[v]
-            push_const([tok.start_ids[v]])
+            push_const([tok.start_ids[v]], v)
             vids = torch.as_tensor(tok.value_ids[v], dtype=torch.long)
             # terminators: any start of a variable not yet placed, or <eos>
             placed = set(plan.order) - set(remaining)
+            # (with parent-restricted attention a segment cannot see which variables were placed)
             term = torch.as_tensor(
-                [tok.start_ids[u] for u in self.graph.order if u not in placed] + [tok.eos_id], dtype=torch.long
+                [tok.start_ids[u] for u in self.graph.order if u not in placed or self._allowed_segments is not None]
+                + [tok.eos_id], dtype=torch.long
             )
             if v in plan.do:
                 ids = tok.encode_value(v, plan.do[v])
-                push_const(ids)
+                push_const(ids, v)
                 logits = flush(keep=len(ids) + 1)  # [m, len+1, V]
                 lp = torch.log_softmax(logits.float(), -1)
                 allowed_lp = self._allowed_logp(lp, var, vids, term)
@@ -368,11 +377,11 @@ class CausalEngine:
             elif v in plan.given or (rows is not None and v in rows.columns):
                 if v in plan.given:
                     ids = tok.encode_value(v, plan.given[v])
-                    push_const(ids)
+                    push_const(ids, v)
                     values[v] = [list(ids)] * m
                 else:
                     lists = [tok.encode_value(v, x) for x in rows[v].tolist()]
-                    push_rows(lists)
+                    push_rows(lists, v)
                     values[v] = lists
             elif v == plan.readout and not sample_readout:
                 logits = flush()[:, -1].float()
@@ -387,7 +396,8 @@ class CausalEngine:
                 k = len(vids)
                 st.repeat_interleave(k)
                 ids = torch.stack([vids.repeat(m), torch.full((m * k,), tok.start_ids[plan.readout])], 1)
-                out = st.feed(ids, torch.ones_like(ids))[:, -1].float()
+                sg = torch.tensor([seg_of[v], seg_of[plan.readout]]).expand(m * k, -1)
+                out = st.feed(ids, torch.ones_like(ids), seg=sg)[:, -1].float()
                 tv = torch.as_tensor(tok.value_ids[plan.readout], dtype=torch.long)
                 py = torch.softmax(out[:, tv], -1).cpu().view(m, k, -1)
                 readout = (pv[:, :, None] * py).sum(1)
@@ -401,7 +411,7 @@ class CausalEngine:
                     readout = p.cpu()
                 choice = torch.multinomial(p.cpu(), 1, generator=gen)[:, 0]
                 chosen = vids[choice]
-                pending.append((chosen[:, None], torch.ones(m, 1, dtype=torch.long)))
+                pending.append((chosen[:, None], torch.ones(m, 1, dtype=torch.long), seg_of[v]))
                 values[v] = [[c] for c in chosen.tolist()]
             else:
                 values[v] = self._sample_variable_length(st, flush(), var, vids, term, gen, pending)
@@ -445,7 +455,8 @@ class CausalEngine:
             done |= ended
             if bool(done.all()):
                 break
-            last = st.feed(toks[:, None], newly.long()[:, None], 1)[:, -1].float()
+            sg = torch.full((m, 1), self._pos[var.name], dtype=torch.long)
+            last = st.feed(toks[:, None], newly.long()[:, None], 1, seg=sg)[:, -1].float()
         return out
 
     # --- public API -----------------------------------------------------------------------
@@ -671,6 +682,19 @@ def _local_index(vids: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor([lookup[int(i)] for i in ids], dtype=torch.long)
 
 
+def _segment_mask_4d(allowed: torch.Tensor, seg_q: torch.Tensor, seg_k: torch.Tensor, key_mask: torch.Tensor,
+                     q_offset: int, dtype=torch.float32) -> torch.Tensor:
+    """Additive [B, 1, q, k] mask: causal, no padding keys, and a query in segment i sees only
+    segments j with ``allowed[i, j]`` (its own and its parents'); a query always sees itself."""
+    q, k = seg_q.shape[1], seg_k.shape[1]
+    ok = allowed[seg_q[:, :, None], seg_k[:, None, :]] & key_mask[:, None, :].bool()
+    qpos = torch.arange(q)[:, None] + q_offset
+    kpos = torch.arange(k)[None, :]
+    ok = ok & (kpos <= qpos)[None]
+    ok = ok | (kpos == qpos)[None]
+    return torch.zeros(ok.shape, dtype=dtype).masked_fill(~ok, torch.finfo(dtype).min)[:, None]
+
+
 def _unique_rows(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Distinct rows of a 2-D integer tensor: (one representative row index per group, group of each row).
 
@@ -698,8 +722,11 @@ class _State:
     (holes) anywhere; positions skip them.
     """
 
-    def __init__(self, model, m: int, device, pad_id: int, share_prefixes: bool = True):
+    def __init__(self, model, m: int, device, pad_id: int, share_prefixes: bool = True,
+                 allowed: torch.Tensor | None = None):
         self.model = model
+        self.allowed = allowed  # [n_vars + 1, n_vars + 1] bool: may a query in segment i attend to segment j
+        self.seg = torch.zeros((1 if share_prefixes else m, 0), dtype=torch.long)
         self.device = device
         self.cache = None
         self.share = share_prefixes
@@ -714,6 +741,13 @@ class _State:
             self.cache.batch_select_indices(slots.to(self.device))
         self.mask = self.mask[slots]
         self.n_real = self.n_real[slots]
+        self.seg = self.seg[slots.cpu()]
+
+    def _segment_mask(self, q: int) -> torch.Tensor:
+        k = self.seg.shape[1]
+        seg_k = torch.where(self.seg < 0, self.allowed.shape[0] - 1, self.seg)
+        m = _segment_mask_4d(self.allowed, seg_k[:, k - q :], seg_k, self.mask.cpu(), k - q)
+        return m.to(self.device)
 
     def repeat_interleave(self, k: int) -> None:
         """Copy every row k times (rows i*k .. i*k+k-1 continue row i)."""
@@ -721,18 +755,22 @@ class _State:
         self._select(torch.arange(n_slots).repeat_interleave(k))
         self.inv = (self.inv[:, None] * k + torch.arange(k)[None, :]).reshape(-1)
 
-    def feed(self, ids: torch.Tensor, mask: torch.Tensor, keep: int = 1) -> torch.Tensor:
-        """Append ``ids`` ([rows, n], holes where ``mask`` is 0); return the last ``keep`` logits per row."""
+    def feed(self, ids: torch.Tensor, mask: torch.Tensor, keep: int = 1, seg: torch.Tensor | None = None) -> torch.Tensor:
+        """Append ``ids`` ([rows, n], holes where ``mask`` is 0; ``seg`` the variable index of each token);
+        return the last ``keep`` logits per row."""
         ids, mask = ids.cpu(), mask.cpu()
+        seg = torch.zeros_like(ids) if seg is None else seg.cpu().expand_as(ids)
         if self.share:
             rep, row_to_slot = _unique_rows(torch.cat([self.inv[:, None], ids * mask + mask], 1))
             self._select(self.inv[rep])
             self.inv = row_to_slot
-            ids, mask = ids[rep], mask[rep]
+            ids, mask, seg = ids[rep], mask[rep], seg[rep]
+        self.seg = torch.cat([self.seg, seg], 1)
         ids, mask = ids.to(self.device), mask.to(self.device)
         pos = (self.n_real[:, None] + mask.cumsum(1) - 1).clamp(min=0)
         self.mask = torch.cat([self.mask, mask], 1)
-        out = self.model(input_ids=ids, attention_mask=self.mask, position_ids=pos, cache=self.cache,
+        attn = self.mask if self.allowed is None else self._segment_mask(ids.shape[1])
+        out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, cache=self.cache,
                          use_cache=True, logits_to_keep=keep)
         self.cache = out.cache if hasattr(out, "cache") else out.past_key_values
         self.n_real += mask.sum(1)

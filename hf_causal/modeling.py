@@ -14,7 +14,26 @@ import torch
 from .graph import GraphError
 from .tokenization import CausalTokenizer
 
-__all__ = ["ModelArguments", "build_model", "load_model", "ARCHITECTURES"]
+__all__ = ["ModelArguments", "build_model", "load_model", "segment_attention_matrix", "ARCHITECTURES"]
+
+
+def segment_attention_matrix(graph) -> torch.Tensor:
+    """``A[i, j]``: may tokens of variable ``order[i]`` attend to tokens of ``order[j]``.
+
+    True for the variable itself and its parents; the last row/column is ``<eos>`` (sees all).
+    With ``attention="parents"`` each layer lets V's tokens read only pa(V)'s tokens, which in
+    turn read their parents': V is predicted from its ancestors only, never from an earlier
+    non-ancestor. Since V is independent of its non-descendants given pa(V), nothing the true
+    conditional needs is hidden, and spurious dependences on other branches cannot be learned.
+    """
+    names = list(graph.order)
+    n = len(names)
+    a = torch.eye(n + 1, dtype=torch.bool)
+    for i, v in enumerate(names):
+        for p in graph.parents(v):
+            a[i, names.index(p)] = True
+    a[n, :] = True
+    return a
 
 ARCHITECTURES = ("gpt2", "bert")
 
@@ -40,6 +59,7 @@ class ModelArguments:
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha"})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout"})
     lora_target_modules: list[str] | None = field(default=None, metadata={"help": "default: c_attn,c_proj (gpt2) / query,value (bert)"})
+    attention: str = field(default="full", metadata={"help": "full (causal) or parents: a variable's tokens attend only to its own and its parents' tokens (so it depends on its ancestors only)"})
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -48,6 +68,8 @@ class ModelArguments:
             self.adapter = "lora" if self.base_model else "none"
         if self.adapter not in ("lora", "none"):
             raise GraphError(f"adapter must be 'lora' or 'none', got {self.adapter!r}")
+        if self.attention not in ("full", "parents"):
+            raise GraphError(f"attention must be 'full' or 'parents', got {self.attention!r}")
         if self.adapter == "lora" and not self.base_model:
             raise GraphError("adapter='lora' needs base_model (LoRA on random weights learns little)")
 

@@ -57,7 +57,7 @@ def plot_effects(rows: Mapping[str, Mapping[str, float]], path: str | Path, titl
     """Point estimates with 95% intervals: ``{label: {"estimate", "ci_low", "ci_high", "exact"?, "naive"?}}``."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 0.6 * len(rows) + 1.2))
-    for i, (label, r) in enumerate(rows.items()):
+    for i, r in enumerate(rows.values()):
         y = len(rows) - 1 - i
         ax.errorbar(r["estimate"], y, xerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]],
                     fmt="o", color="#ff9d00", capsize=4, label="engine (95% MC)" if i == 0 else None)

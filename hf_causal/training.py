@@ -126,37 +126,52 @@ def parse_recipe(
 
 
 class CausalDataCollator:
-    """Right-pads ``input_ids`` with the pad id; labels are the inputs with padding at -100."""
+    """Right-pads ``input_ids`` with the pad id; labels are the inputs with padding at -100.
 
-    def __init__(self, pad_id: int):
+    With ``allowed`` (see :func:`~hf_causal.modeling.segment_attention_matrix`) the attention
+    mask is 4-D: each variable's tokens attend only to their own and their parents' tokens.
+    """
+
+    def __init__(self, pad_id: int, allowed: torch.Tensor | None = None):
         self.pad_id = pad_id
+        self.allowed = allowed
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         n = max(len(f["input_ids"]) for f in features)
         ids = torch.full((len(features), n), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(features), n), dtype=torch.long)
+        seg = torch.full((len(features), n), -1, dtype=torch.long)
         for i, f in enumerate(features):
             x = torch.as_tensor(f["input_ids"], dtype=torch.long)
             ids[i, : len(x)] = x
             mask[i, : len(x)] = 1
+            if self.allowed is not None:
+                seg[i, : len(x)] = torch.as_tensor(f["segment_ids"], dtype=torch.long)
         labels = ids.masked_fill(mask == 0, -100)
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        attn: torch.Tensor = mask
+        if self.allowed is not None:
+            from .engine import _segment_mask_4d
+
+            seg = torch.where(seg < 0, self.allowed.shape[0] - 1, seg)
+            attn = _segment_mask_4d(self.allowed, seg, seg, mask, 0)
+        return {"input_ids": ids, "attention_mask": attn, "labels": labels}
 
 
 @torch.no_grad()
-def evaluate_nll(model, dataset, names: list[str], pad_id: int, batch_size: int = 256) -> dict[str, float]:
+def evaluate_nll(model, dataset, names: list[str], pad_id: int, batch_size: int = 256,
+                 allowed: torch.Tensor | None = None) -> dict[str, float]:
     """Held-out negative log-likelihood per variable (nats per row; a variable's start token included)."""
     model.eval()
     tot = np.zeros(len(names) + 1)
     n_rows = 0
-    collate = CausalDataCollator(pad_id)
+    collate = CausalDataCollator(pad_id, allowed)
     for s in range(0, len(dataset), batch_size):
         rows = dataset[s : s + batch_size]
-        feats = [{"input_ids": x} for x in rows["input_ids"]]
+        feats = [{"input_ids": x, "segment_ids": g} for x, g in zip(rows["input_ids"], rows["segment_ids"])]
         b = collate(feats)
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
         lp = torch.log_softmax(logits, -1).gather(-1, b["input_ids"][:, 1:, None])[..., 0]
-        valid = b["attention_mask"][:, 1:].bool()
+        valid = (b["labels"][:, 1:] != -100)
         seg = torch.full_like(b["input_ids"], -1)
         for i, sg in enumerate(rows["segment_ids"]):
             seg[i, : len(sg)] = torch.as_tensor(sg)
@@ -201,7 +216,7 @@ def prepare(
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(df))
     n_eval = int(round(len(df) * data_args.eval_fraction))
-    eval_df, train_df = df.iloc[perm[:n_eval]], df.iloc[perm[n_eval:]]
+    train_df = df.iloc[perm[n_eval:]]
     for n, v in graph.variables.items():
         if v.type == "continuous":
             from .codecs import ContinuousCodec
@@ -275,11 +290,15 @@ def train(
     model = build_model(model_args, tok, max_length=max(2 * max_len, 64), seed=args.seed)
     if args.world_size > 1 and model_args.adapter == "lora":
         args.ddp_find_unused_parameters = False
+    from .modeling import segment_attention_matrix
+
+    allowed = segment_attention_matrix(graph) if model_args.attention == "parents" else None
+    args.remove_unused_columns = False  # the collator needs segment_ids for parent-restricted attention
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=train_ds.remove_columns(["segment_ids"]),
-        data_collator=CausalDataCollator(tok.pad_id),
+        train_dataset=train_ds,
+        data_collator=CausalDataCollator(tok.pad_id, allowed),
         processing_class=tok.hf,
     )
     ckpt = None
@@ -297,7 +316,7 @@ def train(
         **model_summary(model),
     }
     if eval_ds is not None and len(eval_ds):
-        nll = evaluate_nll(trainer.model, eval_ds, list(graph.order), tok.pad_id)
+        nll = evaluate_nll(trainer.model, eval_ds, list(graph.order), tok.pad_id, allowed=allowed)
         metrics["eval_rows"] = len(eval_ds)
         metrics["eval_nll_per_variable"] = {k: round(v, 5) for k, v in nll.items()}
     if args.process_index == 0:
@@ -328,6 +347,7 @@ def save_engine_folder(model, tok: CausalTokenizer, graph: CausalGraph, output_d
         cfg = CausalConfig(
             graph=graph.to_dict(), order_policy=order_policy, tokenizer_mode=tok.mode, token_map=tok.token_map(),
             architecture=model_args.architecture, base_model=model_args.base_model, adapter=model_args.adapter,
+            attention=model_args.attention,
             seed=seed, metrics=json.loads(json.dumps(metrics, default=float)),
         )
         cfg.save_pretrained(tmp)

@@ -3,7 +3,6 @@ naive, confounded estimate violates -- so each test could fail."""
 
 import json
 
-import numpy as np
 import pytest
 
 from hf_causal import CausalEngine, train

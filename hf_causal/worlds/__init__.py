@@ -3,6 +3,6 @@
 They are simulators, kept apart from the engine: the engine never imports this package.
 """
 
-from .synthetic import DiscreteSCM, demo_world, get_world, WORLDS
+from .synthetic import WORLDS, DiscreteSCM, demo_world, get_world
 
 __all__ = ["DiscreteSCM", "demo_world", "get_world", "WORLDS"]
