@@ -46,12 +46,23 @@ def baseline_generate(engine, a, n: int, batch: int, seed: int) -> tuple[np.ndar
         m = min(batch, n - done)
         prompt = torch.full((m, 1), tok.start_ids[order[0]], dtype=torch.long)
         with torch.no_grad():
-            pre = model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=True,
-                                 max_new_tokens=n_prefix - 1, pad_token_id=tok.pad_id, eos_token_id=tok.eos_id)
+            pre = model.generate(
+                prompt,
+                attention_mask=torch.ones_like(prompt),
+                do_sample=True,
+                max_new_tokens=n_prefix - 1,
+                pad_token_id=tok.pad_id,
+                eos_token_id=tok.eos_id,
+            )
             x = torch.cat([pre, torch.tensor(forced).expand(m, -1)], 1)
-            out = model.generate(x, attention_mask=torch.ones_like(x), do_sample=True,
-                                 max_new_tokens=2 * (len(order) - len(before) - 1) + 1,
-                                 pad_token_id=tok.pad_id, eos_token_id=tok.eos_id)
+            out = model.generate(
+                x,
+                attention_mask=torch.ones_like(x),
+                do_sample=True,
+                max_new_tokens=2 * (len(order) - len(before) - 1) + 1,
+                pad_token_id=tok.pad_id,
+                eos_token_id=tok.eos_id,
+            )
         for row in out.tolist():
             try:
                 segs = engine.sequencifier.split_segments(row)
@@ -93,14 +104,22 @@ def main(argv=None) -> dict:
         model_dir = str(out / "demo_world_model")
         t0 = time.time()
         recipe = Path(__file__).resolve().parents[1] / "recipes" / "demo" / "gpt2-tiny.yaml"
-        train(recipe, {"world_rows": args.rows, "num_train_epochs": args.epochs, "output_dir": model_dir,
-                       "logging_steps": 10**6})
+        train(
+            recipe,
+            {"world_rows": args.rows, "num_train_epochs": args.epochs, "output_dir": model_dir, "logging_steps": 10**6},
+        )
         t_train = time.time() - t0
     eng = CausalEngine.from_pretrained(model_dir, batch_size=args.batch_size)
     rows = w.sample(args.rows, seed=0)
 
-    report: dict = {"rows": args.rows, "epochs": args.epochs, "train_seconds": t_train,
-                    "parameters": eng.config.metrics.get("parameters"), "accuracy": [], "speed": []}
+    report: dict = {
+        "rows": args.rows,
+        "epochs": args.epochs,
+        "train_seconds": t_train,
+        "parameters": eng.config.metrics.get("parameters"),
+        "accuracy": [],
+        "speed": [],
+    }
     panels = {}
     print(f"\n## Accuracy: P({Y} | do({T}=a)), demo world, {args.rows} training rows\n")
     print("| do | value | exact | engine (±1.96 se) | naive (data) | TV engine | TV naive |")
@@ -116,19 +135,27 @@ def main(argv=None) -> dict:
         tv_e, tv_n = tv_distance(d.probs, ex), tv_distance(naive, ex)
         for i, k in enumerate(ex):
             tv_cols = f"{tv_e:.4f} | {tv_n:.4f}" if i == 0 else " | "
-            print(f"| {T}={a} | {k} | {ex[k]:.4f} | {d.probs[k]:.4f} ± {1.96 * d.se[k]:.4f} | {naive[k]:.4f} | {tv_cols} |")
-        report["accuracy"].append({"do": a, "exact": ex, "engine": d.to_dict(), "naive": naive,
-                                   "tv_engine": tv_e, "tv_naive": tv_n})
+            print(
+                f"| {T}={a} | {k} | {ex[k]:.4f} | {d.probs[k]:.4f} ± {1.96 * d.se[k]:.4f} | {naive[k]:.4f} | {tv_cols} |"
+            )
+        report["accuracy"].append(
+            {"do": a, "exact": ex, "engine": d.to_dict(), "naive": naive, "tv_engine": tv_e, "tv_naive": tv_n}
+        )
         keys = list(ex)
-        panels[f"do({T}={a})"] = {"values": keys, "exact": {"p": [ex[k] for k in keys]},
-                                  "engine": {"p": [d.probs[k] for k in keys], "se": [d.se[k] for k in keys]},
-                                  "naive": {"p": [naive[k] for k in keys]}}
+        panels[f"do({T}={a})"] = {
+            "values": keys,
+            "exact": {"p": [ex[k] for k in keys]},
+            "engine": {"p": [d.probs[k] for k in keys], "se": [d.se[k] for k in keys]},
+            "naive": {"p": [naive[k] for k in keys]},
+        }
 
         # --- speed: time to reach the target standard error (the worst value's) ---
         ablations = {}
-        for label, kw in [("no prefix sharing", {"share_prefixes": False}),
-                          ("no last-step marginalisation", {"marginalize_max": 0}),
-                          ("neither", {"share_prefixes": False, "marginalize_max": 0})]:
+        for label, kw in [
+            ("no prefix sharing", {"share_prefixes": False}),
+            ("no last-step marginalisation", {"marginalize_max": 0}),
+            ("neither", {"share_prefixes": False, "marginalize_max": 0}),
+        ]:
             e2 = CausalEngine(eng.model, eng.tokenizer, eng.config, batch_size=args.batch_size, **kw)
             e2.query(Y, do={T: a}, num_samples=min(256, args.engine_samples), seed=1)  # warm-up
             t1 = time.time()
@@ -145,26 +172,41 @@ def main(argv=None) -> dict:
         per_draw_b, per_draw_e = t_base / args.baseline_samples, t_eng / args.engine_samples
         need_b, need_e = var_b / args.target_se**2, var_e / args.target_se**2
         time_b, time_e = need_b * per_draw_b, need_e * per_draw_e
-        rec = {"do": a, "engine_seconds_per_draw": per_draw_e, "baseline_seconds_per_draw": per_draw_b,
-               "engine_var_per_draw": var_e, "baseline_var_per_draw": var_b, "draws_needed_engine": need_e,
-               "draws_needed_baseline": need_b, "seconds_to_target_engine": time_e,
-               "seconds_to_target_baseline": time_b, "speedup": time_b / time_e, "baseline_invalid_draws": bad,
-               "baseline_tv": tv_distance(dict(zip(ex, pb)), ex)}
+        rec = {
+            "do": a,
+            "engine_seconds_per_draw": per_draw_e,
+            "baseline_seconds_per_draw": per_draw_b,
+            "engine_var_per_draw": var_e,
+            "baseline_var_per_draw": var_b,
+            "draws_needed_engine": need_e,
+            "draws_needed_baseline": need_b,
+            "seconds_to_target_engine": time_e,
+            "seconds_to_target_baseline": time_b,
+            "speedup": time_b / time_e,
+            "baseline_invalid_draws": bad,
+            "baseline_tv": tv_distance(dict(zip(ex, pb)), ex),
+        }
         for ab in ablations.values():
             ab["seconds_to_target"] = ab["var_per_draw"] / args.target_se**2 * ab["seconds_per_draw"]
             ab["speedup"] = time_b / ab["seconds_to_target"]
         rec["ablations"] = ablations
         report["speed"].append(rec)
     print(f"\n## Time to a Monte Carlo standard error of {args.target_se} (worst value), batch {args.batch_size}\n")
-    print("| do | engine s/draw | baseline s/draw | engine var/draw | baseline var/draw | engine s to SE | baseline s to SE | speed-up |")
+    print(
+        "| do | engine s/draw | baseline s/draw | engine var/draw | baseline var/draw | engine s to SE | baseline s to SE | speed-up |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in report["speed"]:
-        print(f"| {T}={r['do']} | {r['engine_seconds_per_draw']:.2e} | {r['baseline_seconds_per_draw']:.2e} | "
-              f"{r['engine_var_per_draw']:.4f} | {r['baseline_var_per_draw']:.4f} | {r['seconds_to_target_engine']:.2f} | "
-              f"{r['seconds_to_target_baseline']:.2f} | **{r['speedup']:.1f}x** |")
+        print(
+            f"| {T}={r['do']} | {r['engine_seconds_per_draw']:.2e} | {r['baseline_seconds_per_draw']:.2e} | "
+            f"{r['engine_var_per_draw']:.4f} | {r['baseline_var_per_draw']:.4f} | {r['seconds_to_target_engine']:.2f} | "
+            f"{r['seconds_to_target_baseline']:.2f} | **{r['speedup']:.1f}x** |"
+        )
         for label, ab in r["ablations"].items():
-            print(f"| {T}={r['do']} ({label}) | {ab['seconds_per_draw']:.2e} | | {ab['var_per_draw']:.4f} | | "
-                  f"{ab['seconds_to_target']:.2f} | | {ab['speedup']:.1f}x |")
+            print(
+                f"| {T}={r['do']} ({label}) | {ab['seconds_per_draw']:.2e} | | {ab['var_per_draw']:.4f} | | "
+                f"{ab['seconds_to_target']:.2f} | | {ab['speedup']:.1f}x |"
+            )
     report["min_speedup"] = min(r["speedup"] for r in report["speed"])
     plot_distributions(panels, out / "demo_world.png", title="demo world: exact vs engine vs naive")
     (out / "demo_world.json").write_text(json.dumps(report, indent=2, default=float))

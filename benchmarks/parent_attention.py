@@ -44,21 +44,45 @@ def main(argv=None) -> dict:
         for attention in ("full", "parents"):
             t0 = time.time()
             mdir = out / f"model_{n}_{attention}"
-            train(recipe, {"world_rows": n, "num_train_epochs": args.epochs, "attention": attention,
-                           "output_dir": str(mdir), "logging_steps": 10**6})
+            train(
+                recipe,
+                {
+                    "world_rows": n,
+                    "num_train_epochs": args.epochs,
+                    "attention": attention,
+                    "output_dir": str(mdir),
+                    "logging_steps": 10**6,
+                },
+            )
             t_train = time.time() - t0
             eng = CausalEngine.from_pretrained(mdir)
-            tvs = [tv_distance(eng.query("recovery", do={"treatment": a}, num_samples=args.num_samples).probs,
-                               w.distribution("recovery", do={"treatment": a})) for a in (0, 1)]
+            tvs = [
+                tv_distance(
+                    eng.query("recovery", do={"treatment": a}, num_samples=args.num_samples).probs,
+                    w.distribution("recovery", do={"treatment": a}),
+                )
+                for a in (0, 1)
+            ]
             nll = eng.config.metrics["eval_nll_per_variable"]
-            rows.append({"rows": n, "attention": attention, "train_seconds": t_train, "tv_do0": tvs[0],
-                         "tv_do1": tvs[1], "nll": nll})
+            rows.append(
+                {
+                    "rows": n,
+                    "attention": attention,
+                    "train_seconds": t_train,
+                    "tv_do0": tvs[0],
+                    "tv_do1": tvs[1],
+                    "nll": nll,
+                }
+            )
     names = [k for k in rows[0]["nll"] if k not in ("<eos>",)]
     print("\n| rows | attention | TV do(0) | TV do(1) | " + " | ".join(f"NLL {k}" for k in names) + " | train s |")
     print("|" + "---|" * (5 + len(names)))
     for r in rows:
-        print(f"| {r['rows']} | {r['attention']} | {r['tv_do0']:.4f} | {r['tv_do1']:.4f} | "
-              + " | ".join(f"{r['nll'][k]:.4f}" for k in names) + f" | {r['train_seconds']:.0f} |")
+        print(
+            f"| {r['rows']} | {r['attention']} | {r['tv_do0']:.4f} | {r['tv_do1']:.4f} | "
+            + " | ".join(f"{r['nll'][k]:.4f}" for k in names)
+            + f" | {r['train_seconds']:.0f} |"
+        )
     (out / "parent_attention.json").write_text(json.dumps(rows, indent=2))
     return {"rows": rows}
 

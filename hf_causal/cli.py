@@ -72,8 +72,11 @@ def _overrides(rest: list[str]) -> dict[str, Any]:
 
 
 def _print_distribution(d, exact: dict | None = None) -> None:
-    print(f"P({d.target} | do({', '.join(f'{k}={v}' for k, v in d.do.items())})"
-          + (f", {', '.join(f'{k}={v}' for k, v in d.given.items())}" if d.given else "") + ")")
+    print(
+        f"P({d.target} | do({', '.join(f'{k}={v}' for k, v in d.do.items())})"
+        + (f", {', '.join(f'{k}={v}' for k, v in d.given.items())}" if d.given else "")
+        + ")"
+    )
     print(f"{'value':>12} {'p':>8} {'±1.96 se':>10}")
     for k, p in d.probs.items():
         print(f"{k!s:>12} {p:8.4f} {1.96 * d.se[k]:10.4f}")
@@ -102,8 +105,15 @@ def _engine(path: str, batch_size: int | None):
 
 def cmd_query(args: argparse.Namespace) -> int:
     eng = _engine(args.model_dir, args.batch_size)
-    d = eng.query(args.target, do=_kv(args.do, "--do"), given=_kv(args.given, "--given"),
-                  num_samples=args.num_samples, seed=args.seed, data=args.data, progress=not args.json)
+    d = eng.query(
+        args.target,
+        do=_kv(args.do, "--do"),
+        given=_kv(args.given, "--given"),
+        num_samples=args.num_samples,
+        seed=args.seed,
+        data=args.data,
+        progress=not args.json,
+    )
     if args.json:
         print(json.dumps(d.to_dict(), indent=2))
     else:
@@ -112,9 +122,15 @@ def cmd_query(args: argparse.Namespace) -> int:
         from .plot import plot_distributions
 
         keys = list(d.probs)
-        plot_distributions({f"P({d.target} | do)": {"values": keys, "engine": {"p": [d.probs[k] for k in keys],
-                                                                                "se": [d.se[k] for k in keys]}}},
-                           args.plot)
+        plot_distributions(
+            {
+                f"P({d.target} | do)": {
+                    "values": keys,
+                    "engine": {"p": [d.probs[k] for k in keys], "se": [d.se[k] for k in keys]},
+                }
+            },
+            args.plot,
+        )
     return 0
 
 
@@ -123,7 +139,9 @@ def cmd_effect(args: argparse.Namespace) -> int:
     given = _kv(args.given, "--given")
     kw = dict(num_samples=args.num_samples, seed=args.seed, event=args.event)
     if args.estimand == "ate":
-        est = eng.ate(args.outcome, args.treatment, args.treated, args.control, given=given or None, data=args.data, **kw)
+        est = eng.ate(
+            args.outcome, args.treatment, args.treated, args.control, given=given or None, data=args.data, **kw
+        )
     elif args.estimand == "cate":
         est = eng.cate(args.outcome, args.treatment, args.treated, args.control, given=given, **kw)
     else:
@@ -132,8 +150,10 @@ def cmd_effect(args: argparse.Namespace) -> int:
         print(json.dumps(est.to_dict(), indent=2))
     else:
         print(est.estimand)
-        print(f"  estimate {est.estimate:.4f}  (MC se {est.se:.4f}; 95% [{est.ci_low:.4f}, {est.ci_high:.4f}]; "
-              f"n={est.n_samples}, seed={est.seed}, contexts from the {est.confounder_source})")
+        print(
+            f"  estimate {est.estimate:.4f}  (MC se {est.se:.4f}; 95% [{est.ci_low:.4f}, {est.ci_high:.4f}]; "
+            f"n={est.n_samples}, seed={est.seed}, contexts from the {est.confounder_source})"
+        )
     if args.plot:
         from .plot import plot_effects
 
@@ -145,8 +165,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .config import atomic_write_text
 
     eng = _engine(args.model_dir, args.batch_size)
-    df = eng.sample(args.n, do=_kv(args.do, "--do"), given=_kv(args.given, "--given"), seed=args.seed,
-                    variables=args.variables, progress=True)
+    df = eng.sample(
+        args.n,
+        do=_kv(args.do, "--do"),
+        given=_kv(args.given, "--given"),
+        seed=args.seed,
+        variables=args.variables,
+        progress=True,
+    )
     for c in df.columns:
         if df[c].map(lambda x: isinstance(x, list)).any():
             df[c] = df[c].map(lambda x: " ".join(x) if isinstance(x, list) else x)
@@ -171,12 +197,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     world = get_world(recipe.get("world", "demo"))
     out = Path(args.output_dir)
     if args.retrain or not (out / "causal_config.json").exists():
-        print(f"training on {recipe['world_rows']} simulated rows of the '{world.name}' world "
-              f"(order {' -> '.join(world.graph.order)}) ...", flush=True)
+        print(
+            f"training on {recipe['world_rows']} simulated rows of the '{world.name}' world "
+            f"(order {' -> '.join(world.graph.order)}) ...",
+            flush=True,
+        )
         train(recipe)
     eng = CausalEngine.from_pretrained(out)
     cfg = eng.config.metrics
-    print(f"model: {cfg.get('parameters')} parameters, trained {cfg.get('train_seconds')} s on {cfg.get('train_rows')} rows")
+    print(
+        f"model: {cfg.get('parameters')} parameters, trained {cfg.get('train_seconds')} s on {cfg.get('train_rows')} rows"
+    )
     y, t = "recovery", "treatment"
     panels, report = {}, {"queries": []}
     print(f"\n{'query':<34} {'value':>5} {'exact':>8} {'engine':>8} {'±1.96se':>8} {'naive':>8}")
@@ -185,7 +216,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ex = world.distribution(y, do={t: a})
         nv = world.naive_distribution(y, t, a)
         for k in ex:
-            print(f"{f'P({y} | do({t}={a}))':<34} {k!s:>5} {ex[k]:8.4f} {d.probs[k]:8.4f} {1.96 * d.se[k]:8.4f} {nv[k]:8.4f}")
+            print(
+                f"{f'P({y} | do({t}={a}))':<34} {k!s:>5} {ex[k]:8.4f} {d.probs[k]:8.4f} {1.96 * d.se[k]:8.4f} {nv[k]:8.4f}"
+            )
         tv_e, tv_n = tv_distance(d.probs, ex), tv_distance(nv, ex)
         print(f"{'':<34} {'TV':>5} {'':>8} {tv_e:8.4f} {'':>8} {tv_n:8.4f}")
         keys = list(ex)
@@ -195,8 +228,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "engine": {"p": [d.probs[k] for k in keys], "se": [d.se[k] for k in keys]},
             "naive": {"p": [nv[k] for k in keys]},
         }
-        report["queries"].append({"do": {t: a}, "exact": ex, "engine": d.to_dict(), "naive": nv,
-                                  "tv_engine": tv_e, "tv_naive": tv_n})
+        report["queries"].append(
+            {"do": {t: a}, "exact": ex, "engine": d.to_dict(), "naive": nv, "tv_engine": tv_e, "tv_naive": tv_n}
+        )
     ate = eng.ate(y, t, 1, 0, num_samples=args.num_samples, seed=args.seed)
     att = eng.att(y, t, 1, 0, num_samples=args.num_samples, seed=args.seed)
     cate = eng.cate(y, t, 1, 0, given={"age": "old"}, num_samples=args.num_samples, seed=args.seed)
@@ -239,8 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp, with_given=True):
         sp.add_argument("model_dir", help="folder written by `hf-causal train`")
         if with_given:
-            sp.add_argument("--given", action="append", metavar="X=x",
-                            help="condition on a pre-treatment variable (repeatable)")
+            sp.add_argument(
+                "--given", action="append", metavar="X=x", help="condition on a pre-treatment variable (repeatable)"
+            )
         sp.add_argument("--num-samples", type=int, default=2000, help="Monte Carlo contexts (default 2000)")
         sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         sp.add_argument("--batch-size", type=int, default=None, help="rows per forward pass")
@@ -265,16 +300,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument("--plot", help="write the estimate with its interval to this file")
 
-    s = sub.add_parser("sample", help="draw interventional samples to a CSV file", formatter_class=raw,
-                       epilog="example:\n  hf-causal sample outputs/demo --do treatment=1 -n 1000 -o treated.csv")
+    s = sub.add_parser(
+        "sample",
+        help="draw interventional samples to a CSV file",
+        formatter_class=raw,
+        epilog="example:\n  hf-causal sample outputs/demo --do treatment=1 -n 1000 -o treated.csv",
+    )
     common(s)
     s.add_argument("--do", action="append", metavar="A=a", help="intervention (repeatable)")
     s.add_argument("-n", type=int, default=1000, help="number of rows")
     s.add_argument("-o", "--output", required=True, help="CSV file to write")
     s.add_argument("--variables", nargs="+", help="only generate up to these variables")
 
-    d = sub.add_parser("demo", help="train the bundled demo and compare with exact answers", formatter_class=raw,
-                       epilog="example:\n  hf-causal demo            # trains ~1 min on CPU, prints tables, writes demo.png")
+    d = sub.add_parser(
+        "demo",
+        help="train the bundled demo and compare with exact answers",
+        formatter_class=raw,
+        epilog="example:\n  hf-causal demo            # trains ~1 min on CPU, prints tables, writes demo.png",
+    )
     d.add_argument("--output-dir", default="outputs/demo")
     d.add_argument("--recipe", help="recipe to use instead of the bundled one")
     d.add_argument("--rows", type=int, help="simulated training rows")
@@ -300,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
             warnings.filterwarnings("ignore", category=FutureWarning)
             if args.command == "train":
                 return cmd_train(args, rest)
-            return {"query": cmd_query, "effect": cmd_effect, "sample": cmd_sample, "demo": cmd_demo}[args.command](args)
+            return {"query": cmd_query, "effect": cmd_effect, "sample": cmd_sample, "demo": cmd_demo}[args.command](
+                args
+            )
     except (GraphError, UnsupportedQueryError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -44,6 +44,7 @@ def load_table(data: Any, graph=None) -> pd.DataFrame:
             ds = ds["train"] if "train" in ds else next(iter(ds.values()))
         return ds.to_pandas()
     suf = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+
     def read_csv(p):
         if graph is None:
             return pd.read_csv(p)
@@ -60,7 +61,9 @@ def load_table(data: Any, graph=None) -> pd.DataFrame:
         ".json": lambda p: pd.read_json(p, lines=True),
     }
     if suf not in readers:
-        raise GraphError(f"data file {path}: unsupported format {suf!r}; use .csv, .parquet, .jsonl or a datasets folder")
+        raise GraphError(
+            f"data file {path}: unsupported format {suf!r}; use .csv, .parquet, .jsonl or a datasets folder"
+        )
     try:
         return readers[suf](path)
     except Exception as e:  # noqa: BLE001

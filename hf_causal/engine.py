@@ -153,8 +153,16 @@ class CausalEngine:
         device: torch device (default: CUDA if available, else CPU).
     """
 
-    def __init__(self, model, tokenizer: CausalTokenizer, config: CausalConfig, batch_size: int | None = None,
-                 device: str | torch.device | None = None, marginalize_max: int = 16, share_prefixes: bool = True):
+    def __init__(
+        self,
+        model,
+        tokenizer: CausalTokenizer,
+        config: CausalConfig,
+        batch_size: int | None = None,
+        device: str | torch.device | None = None,
+        marginalize_max: int = 16,
+        share_prefixes: bool = True,
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.config = config
@@ -184,7 +192,9 @@ class CausalEngine:
         graph = config.causal_graph
         tok = CausalTokenizer.from_pretrained(path, graph, config.tokenizer_mode)
         if _jsonable(tok.token_map()) != _jsonable(config.token_map):
-            raise GraphError(f"{path}: tokenizer ids do not match causal_config.json's token_map; the folder is inconsistent")
+            raise GraphError(
+                f"{path}: tokenizer ids do not match causal_config.json's token_map; the folder is inconsistent"
+            )
         model = load_model(path, tok)
         return cls(model, tok, config, **kwargs)
 
@@ -197,8 +207,16 @@ class CausalEngine:
         margs = ModelArguments.__new__(ModelArguments)
         margs.architecture, margs.base_model, margs.adapter = c.architecture, c.base_model, c.adapter
         margs.attention = c.attention
-        return save_engine_folder(self.model, self.tokenizer, self.graph, path, order_policy=c.order_policy,
-                                  model_args=margs, seed=c.seed, metrics=c.metrics)
+        return save_engine_folder(
+            self.model,
+            self.tokenizer,
+            self.graph,
+            path,
+            order_policy=c.order_policy,
+            model_args=margs,
+            seed=c.seed,
+            metrics=c.metrics,
+        )
 
     # --- planning -------------------------------------------------------------------------
     def _coerce(self, values: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
@@ -215,8 +233,15 @@ class CausalEngine:
                 self.tokenizer.encode_value(k, out[k])  # length checks
         return out
 
-    def _plan(self, targets: Sequence[str], do: Mapping[str, Any] | None, given: Mapping[str, Any] | None,
-              readout: str | None = None, per_row_given: Sequence[str] = (), warn: bool = True) -> _Plan:
+    def _plan(
+        self,
+        targets: Sequence[str],
+        do: Mapping[str, Any] | None,
+        given: Mapping[str, Any] | None,
+        readout: str | None = None,
+        per_row_given: Sequence[str] = (),
+        warn: bool = True,
+    ) -> _Plan:
         g = self.graph
         for t in targets:
             g.variable(t)
@@ -281,8 +306,15 @@ class CausalEngine:
 
     # --- the sampler ----------------------------------------------------------------------
     @torch.no_grad()
-    def _run(self, plan: _Plan, n: int, seed: int, rows: pd.DataFrame | None = None,
-             sample_readout: bool = False, progress: bool = False):
+    def _run(
+        self,
+        plan: _Plan,
+        n: int,
+        seed: int,
+        rows: pd.DataFrame | None = None,
+        sample_readout: bool = False,
+        progress: bool = False,
+    ):
         """Walk ``plan.order`` for ``n`` rows. Returns (values, readout_probs, forced_logp).
 
         values: {variable: list of value-id lists}; readout_probs: [n, n_values] or None;
@@ -356,7 +388,8 @@ class CausalEngine:
             # (with parent-restricted attention a segment cannot see which variables were placed)
             term = torch.as_tensor(
                 [tok.start_ids[u] for u in self.graph.order if u not in placed or self._allowed_segments is not None]
-                + [tok.eos_id], dtype=torch.long
+                + [tok.eos_id],
+                dtype=torch.long,
             )
             if v in plan.do:
                 ids = tok.encode_value(v, plan.do[v])
@@ -369,7 +402,8 @@ class CausalEngine:
                 per_tok = allowed_lp[:, torch.arange(len(ids)), idx]
                 if var.type in ("sequence", "text"):  # the segment's end is part of the forced value
                     end = torch.logsumexp(lp[:, -1, term], -1) - torch.logsumexp(
-                        lp[:, -1, self._allowed_ids(var, vids).tolist() + term.tolist()], -1)
+                        lp[:, -1, self._allowed_ids(var, vids).tolist() + term.tolist()], -1
+                    )
                     per_tok = torch.cat([per_tok, end[:, None]], 1)
                 # [m, 2]: log p(whole forced value | context), log of its least likely token
                 forced_logp[v] = torch.stack([per_tok.sum(1), per_tok.min(1).values], 1).cpu()
@@ -387,8 +421,13 @@ class CausalEngine:
                 logits = flush()[:, -1].float()
                 readout = torch.softmax(logits[:, vids], -1).cpu()
                 values[v] = [[] for _ in range(m)]
-            elif (var.is_single_token and plan.readout is not None and not sample_readout
-                  and remaining == [plan.readout] and len(vids) <= self.marginalize_max):
+            elif (
+                var.is_single_token
+                and plan.readout is not None
+                and not sample_readout
+                and remaining == [plan.readout]
+                and len(vids) <= self.marginalize_max
+            ):
                 # Rao-Blackwellise one step further: sum the last variable before the target exactly
                 # (its k values side by side in the batch) instead of sampling it.
                 logits = flush()[:, -1].float()
@@ -435,7 +474,9 @@ class CausalEngine:
         sub = lp[..., vids]
         return sub - torch.logsumexp(sub, -1, keepdim=True)
 
-    def _sample_variable_length(self, st: _State, logits: torch.Tensor, var, vids, term, gen, pending) -> list[list[int]]:
+    def _sample_variable_length(
+        self, st: _State, logits: torch.Tensor, var, vids, term, gen, pending
+    ) -> list[list[int]]:
         m = logits.shape[0]
         allowed = self._allowed_ids(var, vids)
         out: list[list[int]] = [[] for _ in range(m)]
@@ -460,8 +501,15 @@ class CausalEngine:
         return out
 
     # --- public API -----------------------------------------------------------------------
-    def sample(self, n: int, do: Mapping[str, Any] | None = None, given: Mapping[str, Any] | None = None,
-               seed: int = 0, variables: Sequence[str] | None = None, progress: bool = False) -> pd.DataFrame:
+    def sample(
+        self,
+        n: int,
+        do: Mapping[str, Any] | None = None,
+        given: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        variables: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> pd.DataFrame:
         """``n`` draws from the (interventional) joint as a DataFrame.
 
         Only variables up to the last of ``variables`` (default: all) in the order are generated;
@@ -484,8 +532,16 @@ class CausalEngine:
         self._positivity_warning(logp)
         return df
 
-    def query(self, target: str, do: Mapping[str, Any] | None = None, given: Mapping[str, Any] | None = None,
-              num_samples: int = 2000, seed: int = 0, data: Any = None, progress: bool = False) -> Distribution:
+    def query(
+        self,
+        target: str,
+        do: Mapping[str, Any] | None = None,
+        given: Mapping[str, Any] | None = None,
+        num_samples: int = 2000,
+        seed: int = 0,
+        data: Any = None,
+        progress: bool = False,
+    ) -> Distribution:
         """P(target | do(...), given) for a categorical/integer/continuous target, with MC standard errors.
 
         The target's distribution is read from the model's softmax behind each sampled context
@@ -506,8 +562,15 @@ class CausalEngine:
         se = p.std(0, ddof=1) / math.sqrt(len(p)) if len(p) > 1 else np.full(len(keys), np.nan)
         diag = self._positivity_warning(logp)
         return Distribution(
-            target, {k: float(x) for k, x in zip(keys, mean)}, {k: float(x) for k, x in zip(keys, se)}, int(n), seed,
-            _jsonable(plan.do), _jsonable(plan.given), "data" if rows is not None else "model", diag,
+            target,
+            {k: float(x) for k, x in zip(keys, mean)},
+            {k: float(x) for k, x in zip(keys, se)},
+            int(n),
+            seed,
+            _jsonable(plan.do),
+            _jsonable(plan.given),
+            "data" if rows is not None else "model",
+            diag,
         )
 
     def _value_keys(self, target: str) -> list[Any]:
@@ -550,7 +613,9 @@ class CausalEngine:
         do_names = set(do or {})
         anchor = context_of or (min(do_names, key=self._pos.get) if do_names else None)
         if anchor is None:
-            raise UnsupportedQueryError("data-sourced contexts need an intervened variable to define the pre-treatment prefix")
+            raise UnsupportedQueryError(
+                "data-sourced contexts need an intervened variable to define the pre-treatment prefix"
+            )
         order = self._order_for(set(targets) | do_names | set(given or {}), set())
         prefix = [v for v in order[: order.index(anchor)] if v not in (given or {}) and v not in do_names]
         missing = [v for v in prefix if v not in df.columns]
@@ -566,26 +631,55 @@ class CausalEngine:
         _, p, logp = self._run(plan, n, seed, rows=rows, progress=progress)
         return p @ nums, logp
 
-    def expectation(self, target: str, do: Mapping[str, Any] | None = None, given: Mapping[str, Any] | None = None,
-                    num_samples: int = 2000, seed: int = 0, event: Any = None, data: Any = None) -> Estimate:
+    def expectation(
+        self,
+        target: str,
+        do: Mapping[str, Any] | None = None,
+        given: Mapping[str, Any] | None = None,
+        num_samples: int = 2000,
+        seed: int = 0,
+        event: Any = None,
+        data: Any = None,
+    ) -> Estimate:
         """E[target | do(...), given] (or P(target = event | ...)) with its MC standard error."""
         plan, rows = self._plan_with_data([target], do, given, data, target)
         mu, logp = self._mu(target, do, given, num_samples, seed, event, rows, plan)
         name = f"E[{target} | do({_fmt(plan.do)}){', ' + _fmt(plan.given) if plan.given else ''}]"
-        return Estimate.from_draws(name, mu, seed, "data" if rows is not None else "model",
-                                   **self._positivity_warning(logp))
+        return Estimate.from_draws(
+            name, mu, seed, "data" if rows is not None else "model", **self._positivity_warning(logp)
+        )
 
-    def ate(self, outcome: str, treatment: str, treated: Any, control: Any, given: Mapping[str, Any] | None = None,
-            num_samples: int = 2000, seed: int = 0, event: Any = None, data: Any = None) -> Estimate:
+    def ate(
+        self,
+        outcome: str,
+        treatment: str,
+        treated: Any,
+        control: Any,
+        given: Mapping[str, Any] | None = None,
+        num_samples: int = 2000,
+        seed: int = 0,
+        event: Any = None,
+        data: Any = None,
+    ) -> Estimate:
         """ATE = E[Y | do(T=treated)] - E[Y | do(T=control)] (treated minus control), common random numbers.
 
         With ``given`` this is the CATE. With ``data``, contexts come from the dataset's rows.
         """
-        return self._contrast("ATE" if not given else "CATE", outcome, treatment, treated, control, given,
-                              num_samples, seed, event, data)
+        return self._contrast(
+            "ATE" if not given else "CATE", outcome, treatment, treated, control, given, num_samples, seed, event, data
+        )
 
-    def cate(self, outcome: str, treatment: str, treated: Any, control: Any, given: Mapping[str, Any],
-             num_samples: int = 2000, seed: int = 0, event: Any = None) -> Estimate:
+    def cate(
+        self,
+        outcome: str,
+        treatment: str,
+        treated: Any,
+        control: Any,
+        given: Mapping[str, Any],
+        num_samples: int = 2000,
+        seed: int = 0,
+        event: Any = None,
+    ) -> Estimate:
         """CATE(given) = E[Y | do(treated), given] - E[Y | do(control), given]; given must be pre-treatment."""
         if not given:
             raise UnsupportedQueryError("cate() needs given covariates; use ate() for the average effect")
@@ -602,11 +696,27 @@ class CausalEngine:
         diag = self._positivity_warning({**arms[0][1], **{f"{k} (control)": v for k, v in arms[1][1].items()}})
         g = _fmt(self._coerce(given, "given")) if given else ""
         label = f"{name}: E[{outcome} | do({treatment}={treated}){', ' + g if g else ''}] - E[{outcome} | do({treatment}={control}){', ' + g if g else ''}]"
-        return Estimate.from_draws(label, f, seed, "data" if data is not None else "model",
-                                   mean_treated=float(arms[0][0].mean()), mean_control=float(arms[1][0].mean()), **diag)
+        return Estimate.from_draws(
+            label,
+            f,
+            seed,
+            "data" if data is not None else "model",
+            mean_treated=float(arms[0][0].mean()),
+            mean_control=float(arms[1][0].mean()),
+            **diag,
+        )
 
-    def att(self, outcome: str, treatment: str, treated: Any, control: Any, data: Any = None,
-            num_samples: int = 2000, seed: int = 0, event: Any = None) -> Estimate:
+    def att(
+        self,
+        outcome: str,
+        treatment: str,
+        treated: Any,
+        control: Any,
+        data: Any = None,
+        num_samples: int = 2000,
+        seed: int = 0,
+        event: Any = None,
+    ) -> Estimate:
         """ATT = E[Y(treated) - Y(control) | T = treated].
 
         With ``data``: the contexts are the pre-treatment values of the dataset's rows whose
@@ -641,7 +751,13 @@ class CausalEngine:
         ess = float(w.sum() ** 2 / (w**2).sum())
         return Estimate(
             f"ATT: E[{outcome}({treatment}={treated}) - {outcome}({treatment}={control}) | {treatment}={treated}]",
-            est, se, est - Z95 * se, est + Z95 * se, len(f), seed, "model",
+            est,
+            se,
+            est - Z95 * se,
+            est + Z95 * se,
+            len(f),
+            seed,
+            "model",
             _jsonable({"effective_sample_size": ess, "weights": "p(treatment=treated | context)"}),
         )
 
@@ -654,8 +770,11 @@ class CausalEngine:
         diag = {}
         for d, lp in logp.items():
             p, tok = np.exp(lp[:, 0]), np.exp(lp[:, 1])
-            diag[f"p_forced[{d}]"] = {"mean": float(p.mean()), "min": float(p.min()),
-                                      "least_likely_token_mean": float(tok.mean())}
+            diag[f"p_forced[{d}]"] = {
+                "mean": float(p.mean()),
+                "min": float(p.min()),
+                "least_likely_token_mean": float(tok.mean()),
+            }
             if float(tok.mean()) < threshold:
                 warnings.warn(
                     f"do({d}): the model gives a forced token probability {tok.mean():.2g} on average; "
@@ -682,8 +801,14 @@ def _local_index(vids: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor([lookup[int(i)] for i in ids], dtype=torch.long)
 
 
-def _segment_mask_4d(allowed: torch.Tensor, seg_q: torch.Tensor, seg_k: torch.Tensor, key_mask: torch.Tensor,
-                     q_offset: int, dtype=torch.float32) -> torch.Tensor:
+def _segment_mask_4d(
+    allowed: torch.Tensor,
+    seg_q: torch.Tensor,
+    seg_k: torch.Tensor,
+    key_mask: torch.Tensor,
+    q_offset: int,
+    dtype=torch.float32,
+) -> torch.Tensor:
     """Additive [B, 1, q, k] mask: causal, no padding keys, and a query in segment i sees only
     segments j with ``allowed[i, j]`` (its own and its parents'); a query always sees itself."""
     q, k = seg_q.shape[1], seg_k.shape[1]
@@ -722,8 +847,9 @@ class _State:
     (holes) anywhere; positions skip them.
     """
 
-    def __init__(self, model, m: int, device, pad_id: int, share_prefixes: bool = True,
-                 allowed: torch.Tensor | None = None):
+    def __init__(
+        self, model, m: int, device, pad_id: int, share_prefixes: bool = True, allowed: torch.Tensor | None = None
+    ):
         self.model = model
         self.allowed = allowed  # [n_vars + 1, n_vars + 1] bool: may a query in segment i attend to segment j
         self.seg = torch.zeros((1 if share_prefixes else m, 0), dtype=torch.long)
@@ -755,7 +881,9 @@ class _State:
         self._select(torch.arange(n_slots).repeat_interleave(k))
         self.inv = (self.inv[:, None] * k + torch.arange(k)[None, :]).reshape(-1)
 
-    def feed(self, ids: torch.Tensor, mask: torch.Tensor, keep: int = 1, seg: torch.Tensor | None = None) -> torch.Tensor:
+    def feed(
+        self, ids: torch.Tensor, mask: torch.Tensor, keep: int = 1, seg: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Append ``ids`` ([rows, n], holes where ``mask`` is 0; ``seg`` the variable index of each token);
         return the last ``keep`` logits per row."""
         ids, mask = ids.cpu(), mask.cpu()
@@ -770,8 +898,9 @@ class _State:
         pos = (self.n_real[:, None] + mask.cumsum(1) - 1).clamp(min=0)
         self.mask = torch.cat([self.mask, mask], 1)
         attn = self.mask if self.allowed is None else self._segment_mask(ids.shape[1])
-        out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, cache=self.cache,
-                         use_cache=True, logits_to_keep=keep)
+        out = self.model(
+            input_ids=ids, attention_mask=attn, position_ids=pos, cache=self.cache, use_cache=True, logits_to_keep=keep
+        )
         self.cache = out.cache if hasattr(out, "cache") else out.past_key_values
         self.n_real += mask.sum(1)
         return out.logits[self.inv.to(self.device)] if self.share else out.logits

@@ -70,9 +70,7 @@ class Variable:
     def __post_init__(self) -> None:
         n = self.name
         if not isinstance(n, str) or not _NAME_RE.match(n):
-            raise GraphError(
-                f"invalid variable name {n!r}: use letters, digits, '_', '.', '-' and no spaces"
-            )
+            raise GraphError(f"invalid variable name {n!r}: use letters, digits, '_', '.', '-' and no spaces")
         if self.type not in VARIABLE_TYPES:
             raise GraphError(f"variable {n!r}: unknown type {self.type!r}; choose one of {VARIABLE_TYPES}")
         if self.missing not in ("error", "as_value"):
@@ -88,9 +86,7 @@ class Variable:
                 raise GraphError(f"categorical variable {n!r}: duplicate values {sorted(dup)}")
             for v in self.values:
                 if not isinstance(v, (str, int, bool)) or isinstance(v, float):
-                    raise GraphError(
-                        f"categorical variable {n!r}: value {v!r} must be a string, int or bool"
-                    )
+                    raise GraphError(f"categorical variable {n!r}: value {v!r} must be a string, int or bool")
         elif self.type == "integer":
             if self.min is None or self.max is None or int(self.min) > int(self.max):
                 raise GraphError(f"integer variable {n!r} needs 'min' <= 'max' (got {self.min}, {self.max})")
@@ -150,9 +146,7 @@ class Variable:
         if _is_missing(value):
             if self.missing == "as_value":
                 return None
-            raise GraphError(
-                f"variable {self.name!r}: missing value; declare `missing: as_value` to allow it"
-            )
+            raise GraphError(f"variable {self.name!r}: missing value; declare `missing: as_value` to allow it")
         t = self.type
         if t == "categorical":
             key = _value_key(value)
@@ -196,9 +190,7 @@ class Variable:
                 seq = [str(s) for s in value]
             bad = [s for s in seq if s not in self.alphabet]
             if bad:
-                raise GraphError(
-                    f"variable {self.name!r}: symbol {bad[0]!r} is not in the alphabet {self.alphabet}"
-                )
+                raise GraphError(f"variable {self.name!r}: symbol {bad[0]!r} is not in the alphabet {self.alphabet}")
             return seq
         if t == "text":
             if not isinstance(value, str):
@@ -357,7 +349,9 @@ class CausalGraph:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "variables": {n: {k: v for k, v in var.to_dict().items() if k != "name"} for n, var in self.variables.items()},
+            "variables": {
+                n: {k: v for k, v in var.to_dict().items() if k != "name"} for n, var in self.variables.items()
+            },
             "edges": [[a, b] for a, b in self.edges],
         }
 

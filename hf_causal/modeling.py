@@ -35,6 +35,7 @@ def segment_attention_matrix(graph) -> torch.Tensor:
     a[n, :] = True
     return a
 
+
 ARCHITECTURES = ("gpt2", "bert")
 
 
@@ -48,9 +49,13 @@ class ModelArguments:
     ``base_model`` unset: a fresh model of ``architecture`` with the sizes below, fully trained.
     """
 
-    architecture: str = field(default="gpt2", metadata={"help": "gpt2 or bert (BERT runs as a decoder, is_decoder=True)"})
+    architecture: str = field(
+        default="gpt2", metadata={"help": "gpt2 or bert (BERT runs as a decoder, is_decoder=True)"}
+    )
     base_model: str | None = field(default=None, metadata={"help": "checkpoint folder or Hub id; unset = from scratch"})
-    adapter: str | None = field(default=None, metadata={"help": "lora or none; default lora with base_model, else none"})
+    adapter: str | None = field(
+        default=None, metadata={"help": "lora or none; default lora with base_model, else none"}
+    )
     n_layer: int = field(default=2, metadata={"help": "layers (from scratch)"})
     n_embd: int = field(default=64, metadata={"help": "hidden size (from scratch)"})
     n_head: int = field(default=4, metadata={"help": "attention heads (from scratch)"})
@@ -58,8 +63,15 @@ class ModelArguments:
     lora_r: int = field(default=8, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha"})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout"})
-    lora_target_modules: list[str] | None = field(default=None, metadata={"help": "default: c_attn,c_proj (gpt2) / query,value (bert)"})
-    attention: str = field(default="full", metadata={"help": "full (causal) or parents: a variable's tokens attend only to its own and its parents' tokens (so it depends on its ancestors only)"})
+    lora_target_modules: list[str] | None = field(
+        default=None, metadata={"help": "default: c_attn,c_proj (gpt2) / query,value (bert)"}
+    )
+    attention: str = field(
+        default="full",
+        metadata={
+            "help": "full (causal) or parents: a variable's tokens attend only to its own and its parents' tokens (so it depends on its ancestors only)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -98,16 +110,32 @@ def _scratch(args: ModelArguments, tok: CausalTokenizer, max_length: int):
     n_pos = max(64, int(max_length))
     if args.architecture == "gpt2":
         cfg = GPT2Config(
-            vocab_size=len(tok), n_positions=n_pos, n_embd=args.n_embd, n_layer=args.n_layer, n_head=args.n_head,
-            resid_pdrop=args.dropout, embd_pdrop=args.dropout, attn_pdrop=args.dropout,
-            bos_token_id=tok.eos_id, eos_token_id=tok.eos_id, pad_token_id=tok.pad_id,
+            vocab_size=len(tok),
+            n_positions=n_pos,
+            n_embd=args.n_embd,
+            n_layer=args.n_layer,
+            n_head=args.n_head,
+            resid_pdrop=args.dropout,
+            embd_pdrop=args.dropout,
+            attn_pdrop=args.dropout,
+            bos_token_id=tok.eos_id,
+            eos_token_id=tok.eos_id,
+            pad_token_id=tok.pad_id,
         )
         return GPT2LMHeadModel(cfg)
     cfg = BertConfig(
-        vocab_size=len(tok), hidden_size=args.n_embd, num_hidden_layers=args.n_layer,
-        num_attention_heads=args.n_head, intermediate_size=4 * args.n_embd, max_position_embeddings=n_pos,
-        hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout, is_decoder=True,
-        pad_token_id=tok.pad_id, bos_token_id=tok.eos_id, eos_token_id=tok.eos_id,
+        vocab_size=len(tok),
+        hidden_size=args.n_embd,
+        num_hidden_layers=args.n_layer,
+        num_attention_heads=args.n_head,
+        intermediate_size=4 * args.n_embd,
+        max_position_embeddings=n_pos,
+        hidden_dropout_prob=args.dropout,
+        attention_probs_dropout_prob=args.dropout,
+        is_decoder=True,
+        pad_token_id=tok.pad_id,
+        bos_token_id=tok.eos_id,
+        eos_token_id=tok.eos_id,
     )
     return BertLMHeadModel(cfg)
 
@@ -133,7 +161,10 @@ def build_model(args: ModelArguments, tok: CausalTokenizer, max_length: int = 25
 
     targets = args.lora_target_modules or (["c_attn", "c_proj"] if arch == "gpt2" else ["query", "value"])
     cfg = LoraConfig(
-        r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, target_modules=targets,
+        r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        target_modules=targets,
         task_type="CAUSAL_LM",
         trainable_token_indices={_embedding_name(arch): new_ids} if new_ids else None,
         # BERT encoders ship without an LM head: train its fresh transform; the decoder stays tied to

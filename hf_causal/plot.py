@@ -36,8 +36,16 @@ def plot_distributions(panels: Mapping[str, Mapping[str, Any]], path: str | Path
         x = np.arange(len(vals))
         for i, (s, d) in enumerate(series.items()):
             err = None if d.get("se") is None else 1.96 * np.asarray(d["se"])
-            ax.bar(x + (i - (len(series) - 1) / 2) * w, d["p"], w, yerr=err, capsize=3, label=s,
-                   color=colors.get(s), edgecolor="white")
+            ax.bar(
+                x + (i - (len(series) - 1) / 2) * w,
+                d["p"],
+                w,
+                yerr=err,
+                capsize=3,
+                label=s,
+                color=colors.get(s),
+                edgecolor="white",
+            )
         ax.set_xticks(x, vals)
         ax.set_title(name, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
@@ -59,8 +67,15 @@ def plot_effects(rows: Mapping[str, Mapping[str, float]], path: str | Path, titl
     fig, ax = plt.subplots(figsize=(6, 0.6 * len(rows) + 1.2))
     for i, r in enumerate(rows.values()):
         y = len(rows) - 1 - i
-        ax.errorbar(r["estimate"], y, xerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]],
-                    fmt="o", color="#ff9d00", capsize=4, label="engine (95% MC)" if i == 0 else None)
+        ax.errorbar(
+            r["estimate"],
+            y,
+            xerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]],
+            fmt="o",
+            color="#ff9d00",
+            capsize=4,
+            label="engine (95% MC)" if i == 0 else None,
+        )
         if "exact" in r:
             ax.plot(r["exact"], y, "kx", ms=9, label="exact" if i == 0 else None)
         if "naive" in r:

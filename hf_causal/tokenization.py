@@ -174,7 +174,9 @@ class CausalTokenizer:
         toks = []
         for i in ids:
             if i not in self._tok_of_id:
-                raise GraphError(f"variable {name!r}: id {i} ({self.hf.convert_ids_to_tokens(i)!r}) is not a value token")
+                raise GraphError(
+                    f"variable {name!r}: id {i} ({self.hf.convert_ids_to_tokens(i)!r}) is not a value token"
+                )
             toks.append(self._tok_of_id[i])
         return codec.decode(toks, rng)
 

@@ -48,15 +48,23 @@ __all__ = [
 class DataArguments:
     """Where the rows come from and how they become sequences."""
 
-    graph: Any = field(default=None, metadata={"help": "graph spec: YAML/JSON path or inline mapping (default: the world's)"})
+    graph: Any = field(
+        default=None, metadata={"help": "graph spec: YAML/JSON path or inline mapping (default: the world's)"}
+    )
     data: str | None = field(default=None, metadata={"help": "CSV, Parquet, JSON Lines or datasets folder"})
     world: str | None = field(default=None, metadata={"help": "built-in world to simulate rows from (e.g. demo)"})
     world_rows: int = field(default=20000, metadata={"help": "rows to simulate from the world"})
     world_seed: int = field(default=0, metadata={"help": "seed of the simulated rows"})
     eval_fraction: float = field(default=0.05, metadata={"help": "held-out fraction for the per-variable NLL"})
-    order_policy: str = field(default="canonical", metadata={"help": "canonical or random (one topological order per row)"})
-    max_text_vocab: int = field(default=8000, metadata={"help": "closed vocabulary: most frequent words of text variables"})
-    tokenizer: str | None = field(default=None, metadata={"help": "tokenizer to extend (default: base_model's, else closed vocabulary)"})
+    order_policy: str = field(
+        default="canonical", metadata={"help": "canonical or random (one topological order per row)"}
+    )
+    max_text_vocab: int = field(
+        default=8000, metadata={"help": "closed vocabulary: most frequent words of text variables"}
+    )
+    tokenizer: str | None = field(
+        default=None, metadata={"help": "tokenizer to extend (default: base_model's, else closed vocabulary)"}
+    )
 
     def __post_init__(self) -> None:
         if self.order_policy not in ORDER_POLICIES:
@@ -158,8 +166,9 @@ class CausalDataCollator:
 
 
 @torch.no_grad()
-def evaluate_nll(model, dataset, names: list[str], pad_id: int, batch_size: int = 256,
-                 allowed: torch.Tensor | None = None) -> dict[str, float]:
+def evaluate_nll(
+    model, dataset, names: list[str], pad_id: int, batch_size: int = 256, allowed: torch.Tensor | None = None
+) -> dict[str, float]:
     """Held-out negative log-likelihood per variable (nats per row; a variable's start token included)."""
     model.eval()
     tot = np.zeros(len(names) + 1)
@@ -171,7 +180,7 @@ def evaluate_nll(model, dataset, names: list[str], pad_id: int, batch_size: int 
         b = collate(feats)
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
         lp = torch.log_softmax(logits, -1).gather(-1, b["input_ids"][:, 1:, None])[..., 0]
-        valid = (b["labels"][:, 1:] != -100)
+        valid = b["labels"][:, 1:] != -100
         seg = torch.full_like(b["input_ids"], -1)
         for i, sg in enumerate(rows["segment_ids"]):
             seg[i, : len(sg)] = torch.as_tensor(sg)
@@ -186,9 +195,7 @@ def evaluate_nll(model, dataset, names: list[str], pad_id: int, batch_size: int 
     return out
 
 
-def prepare(
-    data_args: DataArguments, model_args: ModelArguments, seed: int = 0, main_process_first=None
-):
+def prepare(data_args: DataArguments, model_args: ModelArguments, seed: int = 0, main_process_first=None):
     """Graph, tokenizer, sequencifier and the tokenized train/eval datasets."""
     import datasets
 
@@ -211,7 +218,9 @@ def prepare(
         raise GraphError("recipe needs `data` (a file) or a `world` to simulate rows from")
     missing = [n for n in graph.order if n not in df.columns]
     if missing:
-        raise GraphError(f"data has no column for variable(s) {', '.join(missing)}; columns are: {', '.join(map(str, df.columns))}")
+        raise GraphError(
+            f"data has no column for variable(s) {', '.join(missing)}; columns are: {', '.join(map(str, df.columns))}"
+        )
     df = df[graph.order].reset_index(drop=True)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(df))
@@ -226,12 +235,16 @@ def prepare(
     base_tok = data_args.tokenizer or model_args.base_model
     tok = CausalTokenizer.build(graph, base=base_tok, text_corpus=texts, max_text_vocab=data_args.max_text_vocab)
     seq = Sequencifier(tok, data_args.order_policy, seed=seed)
+
     def to_ds(frame):
         return datasets.Dataset.from_dict({c: _arrow_safe(graph[c], frame[c].tolist()) for c in frame.columns})
+
     ctx = main_process_first if main_process_first is not None else _nullcontext
     with ctx():
         # map in file order, so errors and per-row random orders refer to the data's own row numbers
-        all_ds = to_ds(df).map(seq, batched=True, with_indices=True, remove_columns=list(graph.order), desc="sequencify")
+        all_ds = to_ds(df).map(
+            seq, batched=True, with_indices=True, remove_columns=list(graph.order), desc="sequencify"
+        )
     train_ds = all_ds.select(sorted(perm[n_eval:].tolist()))
     eval_ds = all_ds.select(sorted(perm[:n_eval].tolist())) if n_eval else None
     return graph, tok, seq, train_ds, eval_ds, df
@@ -251,7 +264,9 @@ def _arrow_safe(var, values: list) -> list:
                 out.append(float(v))
             except (TypeError, ValueError):
                 return [None if _is_missing(x) else str(x) for x in values]
-        elif isinstance(v, (list, tuple)) or (hasattr(v, "tolist") and not isinstance(v, str) and not hasattr(v, "item")):
+        elif isinstance(v, (list, tuple)) or (
+            hasattr(v, "tolist") and not isinstance(v, str) and not hasattr(v, "item")
+        ):
             out.append(" ".join(str(x) for x in (v.tolist() if hasattr(v, "tolist") else v)))
         else:
             out.append(str(v.item() if hasattr(v, "item") else v))
@@ -321,8 +336,14 @@ def train(
         metrics["eval_nll_per_variable"] = {k: round(v, 5) for k, v in nll.items()}
     if args.process_index == 0:
         save_engine_folder(
-            trainer.model, tok, graph, args.output_dir,
-            order_policy=data_args.order_policy, model_args=model_args, seed=args.seed, metrics=metrics,
+            trainer.model,
+            tok,
+            graph,
+            args.output_dir,
+            order_policy=data_args.order_policy,
+            model_args=model_args,
+            seed=args.seed,
+            metrics=metrics,
         )
     args_wait = getattr(trainer, "accelerator", None)
     if args_wait is not None:
@@ -330,8 +351,17 @@ def train(
     return Path(args.output_dir)
 
 
-def save_engine_folder(model, tok: CausalTokenizer, graph: CausalGraph, output_dir: str | Path, *, order_policy: str,
-                       model_args: ModelArguments, seed: int, metrics: dict[str, Any]) -> Path:
+def save_engine_folder(
+    model,
+    tok: CausalTokenizer,
+    graph: CausalGraph,
+    output_dir: str | Path,
+    *,
+    order_policy: str,
+    model_args: ModelArguments,
+    seed: int,
+    metrics: dict[str, Any],
+) -> Path:
     """Write model + tokenizer + causal_config.json into ``output_dir`` atomically.
 
     Everything is written to a temporary sibling folder, then moved into place; the config
@@ -345,10 +375,16 @@ def save_engine_folder(model, tok: CausalTokenizer, graph: CausalGraph, output_d
         save_model(model, tmp)
         tok.save_pretrained(tmp)
         cfg = CausalConfig(
-            graph=graph.to_dict(), order_policy=order_policy, tokenizer_mode=tok.mode, token_map=tok.token_map(),
-            architecture=model_args.architecture, base_model=model_args.base_model, adapter=model_args.adapter,
+            graph=graph.to_dict(),
+            order_policy=order_policy,
+            tokenizer_mode=tok.mode,
+            token_map=tok.token_map(),
+            architecture=model_args.architecture,
+            base_model=model_args.base_model,
+            adapter=model_args.adapter,
             attention=model_args.attention,
-            seed=seed, metrics=json.loads(json.dumps(metrics, default=float)),
+            seed=seed,
+            metrics=json.loads(json.dumps(metrics, default=float)),
         )
         cfg.save_pretrained(tmp)
         (out / "causal_config.json").unlink(missing_ok=True)  # folder is incomplete from here on
@@ -363,5 +399,3 @@ def save_engine_folder(model, tok: CausalTokenizer, graph: CausalGraph, output_d
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-

@@ -43,8 +43,16 @@ def demo_engine(demo_model_dir):
 def tiny_model_dir(tmp_path_factory):
     """A barely trained demo model for plumbing tests (seconds)."""
     out = tmp_path_factory.mktemp("tiny")
-    train({"world": "demo", "world_rows": 500, "num_train_epochs": 1, "n_embd": 32, "output_dir": str(out),
-           "logging_steps": 100000})
+    train(
+        {
+            "world": "demo",
+            "world_rows": 500,
+            "num_train_epochs": 1,
+            "n_embd": 32,
+            "output_dir": str(out),
+            "logging_steps": 100000,
+        }
+    )
     return out
 
 

@@ -39,8 +39,7 @@ def test_sequence_overflow_policies():
 
 
 @settings(deadline=None, max_examples=60)
-@given(st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=20, max_size=300),
-       st.integers(2, 40), st.data())
+@given(st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=20, max_size=300), st.integers(2, 40), st.data())
 def test_continuous_round_trip_within_resolution(train, bins, data):
     var = Variable(name="y", type="continuous", bins=bins)
     c = ContinuousCodec(var).fit(train)

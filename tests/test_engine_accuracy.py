@@ -40,8 +40,10 @@ def test_ate_att_cate_against_exact(demo_engine, demo_world_):
     att_iw = demo_engine.att(Y, T, 1, 0, num_samples=4000, seed=0)
     att_data = demo_engine.att(Y, T, 1, 0, data=w.sample(4000, seed=11), seed=0)
     cate = demo_engine.cate(Y, T, 1, 0, given={"age": "old", "severity": "severe"}, num_samples=2000)
-    print(f"ATE {ate.estimate:.4f} vs {exact_ate:.4f}; ATT iw {att_iw.estimate:.4f} data {att_data.estimate:.4f} vs "
-          f"{exact_att:.4f}; CATE {cate.estimate:.4f} vs {exact_cate:.4f}; naive {naive:.4f}")
+    print(
+        f"ATE {ate.estimate:.4f} vs {exact_ate:.4f}; ATT iw {att_iw.estimate:.4f} data {att_data.estimate:.4f} vs "
+        f"{exact_att:.4f}; CATE {cate.estimate:.4f} vs {exact_cate:.4f}; naive {naive:.4f}"
+    )
     tol = 0.03
     assert abs(ate.estimate - exact_ate) < tol
     assert abs(att_iw.estimate - exact_att) < tol
@@ -81,22 +83,66 @@ def test_save_load_identical_and_cli_json_matches(demo_engine, tmp_path, capsys)
     a = demo_engine.query(Y, do={T: 1}, num_samples=300, seed=4)
     b = again.query(Y, do={T: 1}, num_samples=300, seed=4)
     assert a.probs == b.probs and a.se == b.se
-    assert cli_main(["query", str(tmp_path / "copy"), "--target", Y, "--do", f"{T}=1", "--num-samples", "300",
-                     "--seed", "4", "--json"]) == 0
+    assert (
+        cli_main(
+            [
+                "query",
+                str(tmp_path / "copy"),
+                "--target",
+                Y,
+                "--do",
+                f"{T}=1",
+                "--num-samples",
+                "300",
+                "--seed",
+                "4",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out == json.loads(json.dumps(a.to_dict()))
     assert set(out["probabilities"]) == {"0", "1", "2"} and {"p", "se"} <= set(out["probabilities"]["1"])
     e = demo_engine.ate(Y, T, 1, 0, num_samples=300, seed=4)
-    assert cli_main(["effect", str(tmp_path / "copy"), "--outcome", Y, "--treatment", T, "--treated", "1",
-                     "--control", "0", "--num-samples", "300", "--seed", "4", "--json"]) == 0
+    assert (
+        cli_main(
+            [
+                "effect",
+                str(tmp_path / "copy"),
+                "--outcome",
+                Y,
+                "--treatment",
+                T,
+                "--treated",
+                "1",
+                "--control",
+                "0",
+                "--num-samples",
+                "300",
+                "--seed",
+                "4",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(e.to_dict()))
 
 
 @pytest.fixture(scope="module")
 def continuous_engine(tmp_path_factory):
     out = tmp_path_factory.mktemp("cont")
-    train({"world": "demo-continuous", "world_rows": 20000, "num_train_epochs": 12, "learning_rate": 3e-3,
-           "output_dir": str(out), "logging_steps": 100000})
+    train(
+        {
+            "world": "demo-continuous",
+            "world_rows": 20000,
+            "num_train_epochs": 12,
+            "learning_rate": 3e-3,
+            "output_dir": str(out),
+            "logging_steps": 100000,
+        }
+    )
     return CausalEngine.from_pretrained(out)
 
 
@@ -118,8 +164,17 @@ def test_continuous_outcome(continuous_engine):
 
 def test_bert_decoder(tmp_path_factory, demo_world_):
     out = tmp_path_factory.mktemp("bert")
-    train({"world": "demo", "world_rows": 20000, "architecture": "bert", "num_train_epochs": 12,
-           "learning_rate": 3e-3, "output_dir": str(out), "logging_steps": 100000})
+    train(
+        {
+            "world": "demo",
+            "world_rows": 20000,
+            "architecture": "bert",
+            "num_train_epochs": 12,
+            "learning_rate": 3e-3,
+            "output_dir": str(out),
+            "logging_steps": 100000,
+        }
+    )
     eng = CausalEngine.from_pretrained(out)
     assert eng.model.config.is_decoder and eng.model.config.model_type == "bert"
     for a in (0, 1):

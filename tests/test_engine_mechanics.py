@@ -35,8 +35,17 @@ def mixed_engine(request, tmp_path_factory):
     d = tmp_path_factory.mktemp(f"mixed_{request.param}")
     data = d / "rows.jsonl"
     _mixed_rows(600).to_json(data, orient="records", lines=True)
-    out = train({"graph": MIXED, "data": str(data), "architecture": request.param, "n_embd": 32,
-                 "num_train_epochs": 2, "output_dir": str(d / "model"), "logging_steps": 100000})
+    out = train(
+        {
+            "graph": MIXED,
+            "data": str(data),
+            "architecture": request.param,
+            "n_embd": 32,
+            "num_train_epochs": 2,
+            "output_dir": str(d / "model"),
+            "logging_steps": 100000,
+        }
+    )
     return CausalEngine.from_pretrained(out)
 
 
@@ -105,7 +114,10 @@ def test_later_tokens_never_change_earlier_logits(mixed_engine):
 
 def test_refusals(tiny_engine):
     e = tiny_engine
-    with pytest.raises(UnsupportedQueryError, match=r"cannot condition on 'biomarker': it is a descendant of the intervened 'treatment'"):
+    with pytest.raises(
+        UnsupportedQueryError,
+        match=r"cannot condition on 'biomarker': it is a descendant of the intervened 'treatment'",
+    ):
         e.query("recovery", do={"treatment": 1}, given={"biomarker": "low"})
     with pytest.raises(GraphError, match=r"do: variable 'treatment': value 7 is not one of \[0, 1\]"):
         e.query("recovery", do={"treatment": 7})

@@ -40,9 +40,14 @@ def test_loaders_agree(tmp_path):
         nxg.add_node(n, **spec)
     nxg.add_edges_from(a.edges)
     c = CausalGraph.from_networkx(nxg)
-    parents_form = CausalGraph.from_dict({"variables": {
-        "Z": {"type": "categorical", "values": [0, 1]},
-        "Y": {"type": "categorical", "values": [0, 1], "parents": ["Z"]}}})
+    parents_form = CausalGraph.from_dict(
+        {
+            "variables": {
+                "Z": {"type": "categorical", "values": [0, 1]},
+                "Y": {"type": "categorical", "values": [0, 1], "parents": ["Z"]},
+            }
+        }
+    )
     assert a.order == b.order == c.order
     assert sorted(a.edges) == sorted(b.edges) == sorted(c.edges)
     assert parents_form.edges == [("Z", "Y")]
@@ -50,8 +55,10 @@ def test_loaders_agree(tmp_path):
 
 
 def test_cycle_is_printed():
-    spec = {"variables": {n: {"type": "categorical", "values": [0, 1]} for n in "ABC"},
-            "edges": [["A", "B"], ["B", "C"], ["C", "A"]]}
+    spec = {
+        "variables": {n: {"type": "categorical", "values": [0, 1]} for n in "ABC"},
+        "edges": [["A", "B"], ["B", "C"], ["C", "A"]],
+    }
     with pytest.raises(GraphError, match=r"cycle: [ABC] -> [ABC] -> [ABC] -> [ABC]"):
         CausalGraph.from_dict(spec)
 
@@ -59,10 +66,19 @@ def test_cycle_is_printed():
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ({"variables": {"A": {"type": "categorical", "values": [0, 1]}}, "edges": [["A", "B"]]},
-         r"edge A -> B: variable 'B' is not declared"),
-        ({"variables": [{"name": "A", "type": "categorical", "values": [0]},
-                        {"name": "A", "type": "categorical", "values": [1]}]}, r"duplicate variable\(s\): A"),
+        (
+            {"variables": {"A": {"type": "categorical", "values": [0, 1]}}, "edges": [["A", "B"]]},
+            r"edge A -> B: variable 'B' is not declared",
+        ),
+        (
+            {
+                "variables": [
+                    {"name": "A", "type": "categorical", "values": [0]},
+                    {"name": "A", "type": "categorical", "values": [1]},
+                ]
+            },
+            r"duplicate variable\(s\): A",
+        ),
         ({"variables": {"A": {"type": "banana"}}}, r"variable 'A': unknown type 'banana'"),
         ({"variables": {"A": {"type": "categorical"}}}, r"categorical variable 'A' needs"),
         ({"variables": {"A": {"type": "categorical", "values": [1, 1]}}}, r"'A': duplicate values"),

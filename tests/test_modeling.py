@@ -27,19 +27,32 @@ def rows(tmp_path_factory):
     rng = np.random.default_rng(0)
     n = 300
     z = rng.integers(0, 2, n)
-    df = pd.DataFrame({
-        "Z": np.where(z, "yes", "no"), "A": (rng.random(n) < 0.3 + 0.4 * z).astype(int),
-        "title": rng.choice([" lowest newer", " wider", " low"], n),
-        "Y": rng.integers(0, 2, n),
-    })
+    df = pd.DataFrame(
+        {
+            "Z": np.where(z, "yes", "no"),
+            "A": (rng.random(n) < 0.3 + 0.4 * z).astype(int),
+            "title": rng.choice([" lowest newer", " wider", " low"], n),
+            "Y": rng.integers(0, 2, n),
+        }
+    )
     p = tmp_path_factory.mktemp("rows") / "rows.jsonl"
     df.to_json(p, orient="records", lines=True)
     return p
 
 
 def _train(tmp_path, base, rows, **kw):
-    return train({"graph": GRAPH, "data": str(rows), "base_model": str(base), "output_dir": str(tmp_path / "out"),
-                  "num_train_epochs": 2, "learning_rate": 5e-3, "logging_steps": 100000, **kw})
+    return train(
+        {
+            "graph": GRAPH,
+            "data": str(rows),
+            "base_model": str(base),
+            "output_dir": str(tmp_path / "out"),
+            "num_train_epochs": 2,
+            "learning_rate": 5e-3,
+            "logging_steps": 100000,
+            **kw,
+        }
+    )
 
 
 def test_gpt2_checkpoint_with_lora(tmp_path, rows):
@@ -62,8 +75,9 @@ def test_gpt2_checkpoint_with_lora(tmp_path, rows):
     fresh = CausalEngine.from_pretrained(out)  # identical logits after another reload
     with torch.no_grad():
         torch.testing.assert_close(fresh.model(input_ids=x).logits[0, -1], logits)
-    torch.testing.assert_close(logits, h @ eng.model.get_input_embeddings()(torch.arange(len(eng.tokenizer))).T,
-                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        logits, h @ eng.model.get_input_embeddings()(torch.arange(len(eng.tokenizer))).T, atol=1e-4, rtol=1e-4
+    )
     assert emb_in.abs().sum() > 0
     s = eng.sample(20, do={"A": 1}, seed=0)
     assert (s["A"] == 1).all() and s["title"].map(lambda t: isinstance(t, str)).all()
@@ -84,8 +98,16 @@ def test_bert_checkpoint_as_decoder_with_lora(tmp_path, rows):
     assert cfg["architecture"] == "bert" and cfg["adapter"] == "lora"
     eng = CausalEngine.from_pretrained(out)
     assert eng.model.get_base_model().config.is_decoder
-    x = torch.tensor([[eng.tokenizer.start_ids["Z"], eng.tokenizer.value_ids["Z"][0], eng.tokenizer.start_ids["A"],
-                       eng.tokenizer.value_ids["A"][1]]])
+    x = torch.tensor(
+        [
+            [
+                eng.tokenizer.start_ids["Z"],
+                eng.tokenizer.value_ids["Z"][0],
+                eng.tokenizer.start_ids["A"],
+                eng.tokenizer.value_ids["A"][1],
+            ]
+        ]
+    )
     y = x.clone()
     y[0, 3] = eng.tokenizer.value_ids["A"][0]
     with torch.no_grad():  # causal: the last token cannot change earlier logits

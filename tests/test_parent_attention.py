@@ -9,8 +9,16 @@ from hf_causal import CausalEngine, train
 @pytest.fixture(scope="module")
 def parents_engine(tmp_path_factory):
     out = tmp_path_factory.mktemp("parents")
-    train({"world": "demo", "world_rows": 3000, "num_train_epochs": 3, "attention": "parents",
-           "output_dir": str(out), "logging_steps": 100000})
+    train(
+        {
+            "world": "demo",
+            "world_rows": 3000,
+            "num_train_epochs": 3,
+            "attention": "parents",
+            "output_dir": str(out),
+            "logging_steps": 100000,
+        }
+    )
     return CausalEngine.from_pretrained(out)
 
 
@@ -28,18 +36,35 @@ def test_non_ancestors_cannot_influence_a_variable(tmp_path):
     y = (rng.random(n) < 0.2 + 0.3 * a + 0.3 * z2).astype(int)
     data = tmp_path / "rows.csv"
     pd.DataFrame({"Z1": z1, "Z2": z2, "A": a, "Y": y}).to_csv(data, index=False)
-    graph = {"variables": {v: {"type": "categorical", "values": [0, 1]} for v in ["Z1", "Z2", "A", "Y"]},
-             "edges": [["Z1", "A"], ["A", "Y"], ["Z2", "Y"]]}
-    out = train({"graph": graph, "data": str(data), "attention": "parents", "num_train_epochs": 2,
-                 "output_dir": str(tmp_path / "m"), "logging_steps": 100000})
+    graph = {
+        "variables": {v: {"type": "categorical", "values": [0, 1]} for v in ["Z1", "Z2", "A", "Y"]},
+        "edges": [["Z1", "A"], ["A", "Y"], ["Z2", "Y"]],
+    }
+    out = train(
+        {
+            "graph": graph,
+            "data": str(data),
+            "attention": "parents",
+            "num_train_epochs": 2,
+            "output_dir": str(tmp_path / "m"),
+            "logging_steps": 100000,
+        }
+    )
     eng = CausalEngine.from_pretrained(out)
     assert eng.graph.order == ["Z1", "Z2", "A", "Y"]
     pa = [eng.query("A", given={"Z1": 1, "Z2": z}, num_samples=1).probs[1] for z in (0, 1)]
     assert pa[0] == pytest.approx(pa[1], abs=1e-6)  # Z2 precedes A but is not its ancestor
     py = [eng.query("Y", given={"Z1": 1, "Z2": z, "A": 1}, num_samples=1).probs[1] for z in (0, 1)]
     assert abs(py[0] - py[1]) > 1e-4  # Z2 is a parent of Y
-    full = train({"graph": graph, "data": str(data), "num_train_epochs": 2, "output_dir": str(tmp_path / "f"),
-                  "logging_steps": 100000})
+    full = train(
+        {
+            "graph": graph,
+            "data": str(data),
+            "num_train_epochs": 2,
+            "output_dir": str(tmp_path / "f"),
+            "logging_steps": 100000,
+        }
+    )
     eng_f = CausalEngine.from_pretrained(full)
     pf = [eng_f.query("A", given={"Z1": 1, "Z2": z}, num_samples=1).probs[1] for z in (0, 1)]
     assert abs(pf[0] - pf[1]) > 1e-6  # with full attention the same test can fail

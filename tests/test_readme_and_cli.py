@@ -67,8 +67,12 @@ def test_help_teaches(sub, capsys):
 def test_cli_errors_are_clear(tiny_model_dir, capsys):
     assert cli_main(["query", str(tiny_model_dir), "--target", "recovery", "--do", "treatment=5"]) == 2
     assert "variable 'treatment': value '5' is not one of [0, 1]" in capsys.readouterr().err
-    assert cli_main(["query", str(tiny_model_dir), "--target", "recovery", "--do", "treatment=1",
-                     "--given", "biomarker=low"]) == 2
+    assert (
+        cli_main(
+            ["query", str(tiny_model_dir), "--target", "recovery", "--do", "treatment=1", "--given", "biomarker=low"]
+        )
+        == 2
+    )
     assert "descendant of the intervened 'treatment'" in capsys.readouterr().err
     assert cli_main(["query", "/nonexistent/model", "--target", "recovery"]) == 2
     assert "not an hf_causal model folder" in capsys.readouterr().err
@@ -79,8 +83,29 @@ def test_cli_errors_are_clear(tiny_model_dir, capsys):
 def test_effect_att_from_data_file(tiny_model_dir, tmp_path, capsys, demo_world_):
     rows = tmp_path / "rows.parquet"
     demo_world_.sample(300, seed=0).to_parquet(rows)
-    assert cli_main(["effect", str(tiny_model_dir), "--outcome", "recovery", "--treatment", "treatment",
-                     "--treated", "1", "--control", "0", "--estimand", "att", "--data", str(rows), "--json",
-                     "--plot", str(tmp_path / "att.png")]) == 0
+    assert (
+        cli_main(
+            [
+                "effect",
+                str(tiny_model_dir),
+                "--outcome",
+                "recovery",
+                "--treatment",
+                "treatment",
+                "--treated",
+                "1",
+                "--control",
+                "0",
+                "--estimand",
+                "att",
+                "--data",
+                str(rows),
+                "--json",
+                "--plot",
+                str(tmp_path / "att.png"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert '"confounder_source": "data"' in out and (tmp_path / "att.png").stat().st_size > 1000

@@ -30,14 +30,16 @@ def _seq(policy="canonical"):
     return Sequencifier(tok, policy, seed=3)
 
 
-ROW = st.fixed_dictionaries({
-    "Z": st.sampled_from(["no", "yes"]),
-    "W": st.integers(0, 5),
-    "A": st.sampled_from([0, 1]),
-    "moves": st.lists(st.sampled_from("UDLR"), max_size=6),
-    "note": st.lists(st.sampled_from(WORDS), max_size=8).map(" ".join),
-    "Y": st.floats(-3, 3),
-})
+ROW = st.fixed_dictionaries(
+    {
+        "Z": st.sampled_from(["no", "yes"]),
+        "W": st.integers(0, 5),
+        "A": st.sampled_from([0, 1]),
+        "moves": st.lists(st.sampled_from("UDLR"), max_size=6),
+        "note": st.lists(st.sampled_from(WORDS), max_size=8).map(" ".join),
+        "Y": st.floats(-3, 3),
+    }
+)
 
 
 @settings(deadline=None, max_examples=80)
@@ -71,8 +73,14 @@ def test_segments_follow_a_topological_order():
 
 def test_dataset_map_is_independent_of_num_proc():
     s = _seq("random")
-    rows = {"Z": ["no", "yes"] * 20, "W": list(range(6)) * 6 + [0] * 4, "A": [0, 1] * 20,
-            "moves": [["U", "D"]] * 40, "note": ["good bad"] * 40, "Y": list(np.linspace(-1, 1, 40))}
+    rows = {
+        "Z": ["no", "yes"] * 20,
+        "W": list(range(6)) * 6 + [0] * 4,
+        "A": [0, 1] * 20,
+        "moves": [["U", "D"]] * 40,
+        "note": ["good bad"] * 40,
+        "Y": list(np.linspace(-1, 1, 40)),
+    }
     ds = datasets.Dataset.from_dict(rows)
     one = ds.map(s, batched=True, with_indices=True, remove_columns=ds.column_names, batch_size=7)
     two = ds.map(s, batched=True, with_indices=True, remove_columns=ds.column_names, batch_size=7, num_proc=2)

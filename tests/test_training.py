@@ -22,10 +22,15 @@ GRAPH = {
     },
     "edges": [["Z", "A"], ["A", "moves"], ["moves", "Y"], ["Z", "Y"], ["Z", "note"]],
 }
-ROWS = pd.DataFrame({
-    "Z": ["no", "yes"] * 20, "A": [0, 1, 1, 0] * 10, "moves": ["U D", "D", "", "U U D"] * 10,
-    "note": ["good day", "bad day"] * 20, "Y": [0, 1, 2, 3] * 10,
-})
+ROWS = pd.DataFrame(
+    {
+        "Z": ["no", "yes"] * 20,
+        "A": [0, 1, 1, 0] * 10,
+        "moves": ["U D", "D", "", "U U D"] * 10,
+        "note": ["good day", "bad day"] * 20,
+        "Y": [0, 1, 2, 3] * 10,
+    }
+)
 FAST = {"num_train_epochs": 1, "n_embd": 16, "logging_steps": 100000}
 
 
@@ -69,13 +74,20 @@ def test_random_order_policy_trains_and_answers(tmp_path):
     [
         (lambda g: g["edges"].append(["Y", "Z"]), None, r"cycle: .*Z.*Y|cycle: .*Y.*Z"),
         (lambda g: g["edges"].append(["Q", "Y"]), None, r"edge Q -> Y: variable 'Q' is not declared"),
-        (lambda g: g["variables"].update({"Q": {"type": "categorical", "values": [0]}}), None,
-         r"no column for variable\(s\) Q"),
+        (
+            lambda g: g["variables"].update({"Q": {"type": "categorical", "values": [0]}}),
+            None,
+            r"no column for variable\(s\) Q",
+        ),
         (None, lambda r: r.assign(A=[0, 5] * 20), r"row 1: variable 'A': value '?5'? is not one of \[0, 1\]"),
         (None, lambda r: r.assign(Y=[0, 9] * 20), r"row 1: variable 'Y': value 9 is outside the declared range 0..3"),
         (None, lambda r: r.assign(Z=["no", None] * 20), r"row 1: variable 'Z': missing value"),
         (None, lambda r: r.assign(moves=["U U U U"] * 40), r"'moves': sequence of length 4 exceeds max_length 3"),
-        (None, lambda r: r.assign(note=["good day bad day good"] * 40), r"'note': text has 5 tokens, more than max_length 4"),
+        (
+            None,
+            lambda r: r.assign(note=["good day bad day good"] * 40),
+            r"'note': text has 5 tokens, more than max_length 4",
+        ),
     ],
 )
 def test_bad_input_is_named_and_nothing_is_written(tmp_path, graph_edit, rows_edit, message):
@@ -90,8 +102,16 @@ def test_bad_input_is_named_and_nothing_is_written(tmp_path, graph_edit, rows_ed
 
 def test_duplicate_variable_in_yaml_list(tmp_path):
     gfile = tmp_path / "g.yaml"
-    gfile.write_text(yaml.safe_dump({"variables": [{"name": "Z", "type": "categorical", "values": [0]},
-                                                   {"name": "Z", "type": "categorical", "values": [1]}]}))
+    gfile.write_text(
+        yaml.safe_dump(
+            {
+                "variables": [
+                    {"name": "Z", "type": "categorical", "values": [0]},
+                    {"name": "Z", "type": "categorical", "values": [1]},
+                ]
+            }
+        )
+    )
     with pytest.raises(GraphError, match=r"duplicate variable\(s\): Z"):
         _run(tmp_path, graph=str(gfile))
     _assert_nothing_written(tmp_path)

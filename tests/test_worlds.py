@@ -48,8 +48,11 @@ def test_att_differs_from_ate_and_matches_simulated_potential_outcomes():
     # brute force: treated units' parents, then both potential outcomes by enumeration per unit
     df = w.sample(6000, seed=3)
     tr = df[df[T] == 1]
-    cate = {(a, s): w.cate(Y, T, 1, 0, {"age": a, "severity": s})
-            for a in w.graph["age"].domain() for s in w.graph["severity"].domain()}
+    cate = {
+        (a, s): w.cate(Y, T, 1, 0, {"age": a, "severity": s})
+        for a in w.graph["age"].domain()
+        for s in w.graph["severity"].domain()
+    }
     per_unit = [cate[a, s] for a, s in zip(tr["age"], tr["severity"])]
     assert abs(np.mean(per_unit) - att) < 0.01
 

@@ -101,7 +101,9 @@ class DiscreteSCM:
             raise GraphError(f"conditioning event {given} has probability zero")
         return {k: float(v / z) for k, v in acc.items()}
 
-    def expectation(self, target: str, do: Mapping[str, Any] | None = None, given: Mapping[str, Any] | None = None) -> float:
+    def expectation(
+        self, target: str, do: Mapping[str, Any] | None = None, given: Mapping[str, Any] | None = None
+    ) -> float:
         """Exact E[target | do, given] (continuous leaves: by their conditional means)."""
         given = {k: self.graph[k].coerce(v) for k, v in (given or {}).items()}
         num = den = 0.0
@@ -117,7 +119,9 @@ class DiscreteSCM:
         return self.expectation(outcome, {treatment: treated}) - self.expectation(outcome, {treatment: control})
 
     def cate(self, outcome: str, treatment: str, treated: Any, control: Any, given: Mapping[str, Any]) -> float:
-        return self.expectation(outcome, {treatment: treated}, given) - self.expectation(outcome, {treatment: control}, given)
+        return self.expectation(outcome, {treatment: treated}, given) - self.expectation(
+            outcome, {treatment: control}, given
+        )
 
     def att(self, outcome: str, treatment: str, treated: Any, control: Any) -> float:
         """E[Y(treated) - Y(control) | treatment = treated], adjusting for the treatment's parents."""
@@ -152,11 +156,16 @@ class DiscreteSCM:
             doms = [self.graph[p].domain() for p in pa]
             cols = [self._probs(n, dict(zip(pa, combo))) for combo in itertools.product(*doms)]
             values = np.array(cols).T if cols else np.array([self._probs(n, {})]).T
-            bn.add_cpds(TabularCPD(
-                n, len(self.graph[n].domain()), values, evidence=pa or None,
-                evidence_card=[len(d) for d in doms] or None,
-                state_names={v: self.graph[v].domain() for v in [n, *pa]},
-            ))
+            bn.add_cpds(
+                TabularCPD(
+                    n,
+                    len(self.graph[n].domain()),
+                    values,
+                    evidence=pa or None,
+                    evidence_card=[len(d) for d in doms] or None,
+                    state_names={v: self.graph[v].domain() for v in [n, *pa]},
+                )
+            )
         bn.check_model()
         return bn
 
@@ -206,10 +215,17 @@ def demo_world(continuous: bool = False) -> DiscreteSCM:
         "readmitted": {"type": "categorical", "values": [0, 1], "description": "readmitted within 90 days"},
     }
     edges = [
-        ["age", "severity"], ["age", "treatment"], ["severity", "treatment"],
-        ["treatment", "biomarker"], ["severity", "biomarker"],
-        ["age", "recovery"], ["severity", "recovery"], ["biomarker", "recovery"], ["treatment", "recovery"],
-        ["recovery", "readmitted"], ["age", "readmitted"],
+        ["age", "severity"],
+        ["age", "treatment"],
+        ["severity", "treatment"],
+        ["treatment", "biomarker"],
+        ["severity", "biomarker"],
+        ["age", "recovery"],
+        ["severity", "recovery"],
+        ["biomarker", "recovery"],
+        ["treatment", "recovery"],
+        ["recovery", "readmitted"],
+        ["age", "readmitted"],
     ]
     if continuous:
         variables["stay"] = {"type": "continuous", "bins": 32, "description": "days in hospital"}
@@ -247,8 +263,13 @@ def demo_world(continuous: bool = False) -> DiscreteSCM:
     gaussians = {}
     if continuous:
         gaussians["stay"] = (
-            lambda pa: 5.0 + 4.0 * (pa["severity"] == "severe") + 2.0 * (pa["age"] == "old")
-            + 3.0 * (pa["biomarker"] == "high") - 2.0 * pa["treatment"],
+            lambda pa: (
+                5.0
+                + 4.0 * (pa["severity"] == "severe")
+                + 2.0 * (pa["age"] == "old")
+                + 3.0 * (pa["biomarker"] == "high")
+                - 2.0 * pa["treatment"]
+            ),
             1.5,
         )
     return DiscreteSCM(g, cpts, gaussians, name="demo-continuous" if continuous else "demo")
