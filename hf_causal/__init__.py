@@ -12,21 +12,23 @@ from .config import CausalConfig, IncompatibleVersionError
 from .data import load_table
 from .engine import CausalEngine, CausalWarning, Distribution, Estimate, UnsupportedQueryError
 from .graph import CausalGraph, GraphError, Variable
+from .hub import load, push_to_hub, render_model_card, save_model_card
 from .modeling import ModelArguments, build_model, load_model
+from .pipeline import CausalInferencePipeline
+from .pipeline import make_pipeline as pipeline
+from .pipeline import register as _register_pipeline
 from .sequencify import Sequencifier
 from .tokenization import CausalTokenizer
 from .training import CausalTrainingArguments, DataArguments, parse_recipe, train
 
-
-def load(path, **kwargs) -> CausalEngine:
-    """Load a trained engine from a folder (adapter or full model + tokenizer + causal_config.json)."""
-    return CausalEngine.from_pretrained(path, **kwargs)
+_register_pipeline()  # pipeline("causal-inference", ...) works after `import hf_causal`
 
 
 __all__ = [
     "CausalConfig",
     "CausalEngine",
     "CausalGraph",
+    "CausalInferencePipeline",
     "CausalTokenizer",
     "CausalTrainingArguments",
     "CausalWarning",
@@ -45,6 +47,10 @@ __all__ = [
     "load_model",
     "load_table",
     "parse_recipe",
+    "pipeline",
+    "push_to_hub",
+    "render_model_card",
+    "save_model_card",
     "start_token",
     "train",
 ]

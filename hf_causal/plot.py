@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_distributions", "plot_effects"]
+__all__ = ["plot_distributions", "plot_effects", "plot_dag"]
 
 
 def _plt():
@@ -84,6 +84,70 @@ def plot_effects(rows: Mapping[str, Mapping[str, float]], path: str | Path, titl
     ax.axvline(0, color="grey", lw=0.8)
     ax.legend(frameon=False, fontsize=8)
     ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def plot_dag(graph, path: str | Path, title: str = "") -> Path:
+    """Draw the causal DAG, layered by topological generation (causes left, effects right)."""
+    plt = _plt()
+    import networkx as nx
+
+    g = graph.as_networkx()
+    layers = list(nx.topological_generations(g))
+    pos = {}
+    for x, layer in enumerate(layers):
+        layer = sorted(layer, key=graph.order.index)
+        for i, v in enumerate(layer):
+            pos[v] = (x, (len(layer) - 1) / 2 - i)
+    fig, ax = plt.subplots(
+        figsize=(max(4, 1.9 * len(layers)), max(3.0, 1.1 * max(len(layer) for layer in layers) + 1.5))
+    )
+    colors = {
+        "categorical": "#ffd48a",
+        "integer": "#ffd48a",
+        "continuous": "#a8d5a2",
+        "text": "#b9c7f0",
+        "sequence": "#f0b9d8",
+    }
+    layer_of = {v: x for x, layer in enumerate(layers) for v in layer}
+    node_size = 2600
+    # edges that skip layers are drawn as arcs (alternating sides), so none hides behind a node
+    by_style: dict[float, list] = {}
+    for i, (a, b) in enumerate(g.edges):
+        span = layer_of[b] - layer_of[a]
+        same_row = abs(pos[a][1] - pos[b][1]) < 1e-9
+        rad = 0.0 if span <= 1 and not (same_row and span > 1) else (0.18 + 0.06 * (span - 2)) * (-1) ** i
+        by_style.setdefault(round(rad, 3), []).append((a, b))
+    for rad, edges in by_style.items():
+        nx.draw_networkx_edges(
+            g,
+            pos,
+            edgelist=edges,
+            ax=ax,
+            arrows=True,
+            arrowsize=14,
+            node_size=node_size,
+            edge_color="#555555",
+            connectionstyle=f"arc3,rad={rad}",
+        )
+    nx.draw_networkx_nodes(
+        g,
+        pos,
+        ax=ax,
+        node_size=node_size,
+        node_color=[colors.get(graph[v].type, "#dddddd") for v in g.nodes],
+        edgecolors="#333333",
+    )
+    nx.draw_networkx_labels(g, pos, ax=ax, font_size=7)
+    ax.margins(0.12, 0.35)
+    ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()

@@ -1,0 +1,24 @@
+"""Run every benchmark: ``python -m benchmarks --smoke`` (CI sizes) or ``python -m benchmarks`` (full)."""
+
+import argparse
+import sys
+
+from . import demo_world, parent_attention
+
+BENCHMARKS = {"demo_world": demo_world, "parent_attention": parent_attention}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: proves each benchmark runs end to end")
+    ap.add_argument("--out", default="results", help="results folder (one subfolder per benchmark)")
+    ap.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these")
+    args = ap.parse_args(argv)
+    for name in args.only or BENCHMARKS:
+        print(f"\n# benchmark: {name}{' (smoke)' if args.smoke else ''}", flush=True)
+        BENCHMARKS[name].main((["--smoke"] if args.smoke else []) + ["--out", f"{args.out}/{name}"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Loading from folders or the Hub, model cards, and pushing complete artefacts.
+
+A complete artefact is one folder (= one Hub repo): the model (full safetensors weights or a
+LoRA adapter), the tokenizer, ``causal_config.json`` and a ``README.md`` model card rendered
+from the template shipped in the package (``hf_causal/templates/model_card.md``).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from .config import CONFIG_NAME, CausalConfig
+from .engine import CausalEngine
+
+__all__ = ["load", "render_model_card", "save_model_card", "push_to_hub"]
+
+TAGS = ["hf_causal", "causal-inference", "peft", "lora"]
+
+
+def _resolve(repo_or_dir: str | Path, revision: str | None = None) -> Path:
+    p = Path(str(repo_or_dir))
+    if p.exists():
+        return p
+    from huggingface_hub import snapshot_download
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    return Path(snapshot_download(str(repo_or_dir), revision=revision, local_files_only=offline))
+
+
+def load(repo_or_dir: str | Path, revision: str | None = None, **engine_kwargs) -> CausalEngine:
+    """Load an engine from a local folder or a Hub repo: adapter (+ base) or full model, tokenizer,
+    ``causal_config.json``. safetensors only; never needs ``trust_remote_code``.
+
+    Example:
+        >>> engine = load("outputs/demo")  # doctest: +SKIP
+    """
+    return CausalEngine.from_pretrained(_resolve(repo_or_dir, revision), **engine_kwargs)
+
+
+def _encoding(var) -> str:
+    t = var.type
+    if t in ("categorical", "integer"):
+        vals = var.domain()
+        shown = ", ".join(map(str, vals[:8])) + (", ..." if len(vals) > 8 else "")
+        return f"one token per value ({shown})"
+    if t == "continuous":
+        return f"{var.bins} quantile bins, dequantized within bin"
+    if t == "sequence":
+        return f"one token per symbol of {{{', '.join(var.alphabet)}}}, up to {var.max_length}"
+    return f"base tokenizer subwords, up to {var.max_length} tokens"
+
+
+def render_model_card(
+    folder: str | Path,
+    repo_id: str | None = None,
+    evaluation: list[dict] | None = None,
+    data_description: str = "",
+    dag_image: str | None = "dag.png",
+):
+    """Render the model card of a saved folder (a ``huggingface_hub.ModelCard``)."""
+    from importlib import resources
+
+    import huggingface_hub
+    import peft
+    import torch
+    import transformers
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from . import __version__
+    from .codecs import start_token
+
+    folder = Path(folder)
+    cfg = CausalConfig.from_pretrained(folder)
+    g = cfg.causal_graph
+    base = cfg.base_model if cfg.base_model and not Path(cfg.base_model).exists() else None
+    data = ModelCardData(
+        license="apache-2.0",
+        library_name="peft" if cfg.adapter == "lora" else "transformers",
+        base_model=base,
+        tags=TAGS if cfg.adapter == "lora" else [t for t in TAGS if t not in ("peft", "lora")],
+    )
+    domain_var = next((v for v in reversed(g.order) if g[v].is_single_token and g.parents(v)), g.order[-1])
+    do_var = next((p for p in g.parents(domain_var) if g[p].type in ("categorical", "integer")), None)
+    example_do = {do_var: g[do_var].domain()[-1]} if do_var else {}
+    m = cfg.metrics
+    text = resources.files("hf_causal").joinpath("templates/model_card.md").read_text()
+    card = ModelCard.from_template(
+        data,
+        template_str=text,
+        model_name=repo_id or folder.name,
+        repo_id=repo_id or str(folder),
+        architecture=cfg.architecture,
+        order_policy=cfg.order_policy,
+        order=g.order,
+        edges=g.edges,
+        dag_image=dag_image if dag_image and (folder / dag_image).exists() else None,
+        variables=[
+            {"name": n, "type": g[n].type, "encoding": _encoding(g[n]), "start": start_token(n)} for n in g.order
+        ],
+        pad_id=cfg.token_map.get("pad"),
+        eos_id=cfg.token_map.get("eos"),
+        base_model=cfg.base_model,
+        adapter=cfg.adapter,
+        attention=cfg.attention,
+        parameters=m.get("parameters"),
+        trainable_parameters=m.get("trainable_parameters"),
+        train_rows=m.get("train_rows"),
+        train_seconds=m.get("train_seconds"),
+        nll=m.get("eval_nll_per_variable"),
+        data_description=data_description or "see the recipe",
+        evaluation=evaluation,
+        example_target=domain_var,
+        example_do=repr(example_do).replace("'", '"'),
+        versions={
+            "hf_causal": __version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
+            "torch": torch.__version__,
+            "huggingface_hub": huggingface_hub.__version__,
+            "python": platform.python_version(),
+        },
+    )
+    return card
+
+
+def save_model_card(folder: str | Path, **kwargs) -> Path:
+    """Write ``dag.png`` and ``README.md`` (the model card) into a saved folder, atomically."""
+    from .config import atomic_write_text
+    from .plot import plot_dag
+
+    folder = Path(folder)
+    cfg = CausalConfig.from_pretrained(folder)
+    plot_dag(cfg.causal_graph, folder / "dag.png", title="causal graph")
+    card = render_model_card(folder, **kwargs)
+    atomic_write_text(folder / "README.md", str(card))
+    return folder / "README.md"
+
+
+def push_to_hub(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    token: str | None = None,
+    commit_message: str = "Upload hf_causal engine",
+    card_kwargs: dict[str, Any] | None = None,
+    api=None,
+) -> str:
+    """Upload a complete saved folder (model, tokenizer, causal_config.json, card) in one commit.
+
+    A single commit means the repo never shows a partial artefact. Returns the commit URL.
+    """
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    if not (folder / CONFIG_NAME).exists():
+        raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}: it is not a complete hf_causal folder")
+    save_model_card(folder, repo_id=repo_id, **(card_kwargs or {}))
+    api = api or HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    info = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=str(folder),
+        commit_message=commit_message,
+        ignore_patterns=["checkpoint-*", "checkpoint-*/**", ".*", "*.tmp"],
+    )
+    return str(getattr(info, "commit_url", info))
