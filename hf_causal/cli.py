@@ -17,7 +17,9 @@ from typing import Any
 EPILOG_TRAIN = """examples:
   hf-causal train recipes/demo/gpt2-tiny.yaml
   hf-causal train recipes/demo/gpt2-tiny.yaml --num_train_epochs 2 --output_dir outputs/quick
-  accelerate launch --multi_gpu --num_processes 2 -m hf_causal.cli train recipes/demo/gpt2-tiny.yaml
+  hf-causal train recipes/demo/gpt2-tiny.yaml --accelerate-config cpu2      # 2 processes on CPU
+  hf-causal train recipes/demo/gpt2-tiny.yaml --accelerate-config ddp --num-processes 4
+  accelerate launch --config_file recipes/accelerate_configs/cpu2.yaml -m hf_causal.cli train recipes/demo/gpt2-tiny.yaml
 
 Recipe keys (YAML, overridable as --key value): graph, data, world, world_rows, order_policy,
 architecture, base_model, adapter, n_layer, n_embd, n_head, lora_r, ... and any
@@ -83,10 +85,49 @@ def _print_distribution(d, exact: dict | None = None) -> None:
     print(f"({d.n_samples} Monte Carlo contexts, seed {d.seed}, contexts from the {d.confounder_source})")
 
 
+def accelerate_config_path(name: str) -> Path:
+    """A shipped accelerate config by name (single, cpu2, ddp, fsdp, zero2, zero3) or a YAML path."""
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return p
+    shipped = resources.files("hf_causal").joinpath(f"accelerate_configs/{name}.yaml")
+    if not shipped.is_file():
+        names = sorted(
+            f.name[:-5]
+            for f in resources.files("hf_causal").joinpath("accelerate_configs").iterdir()
+            if f.name.endswith(".yaml")
+        )
+        raise SystemExit(f"error: unknown accelerate config {name!r}; shipped: {', '.join(names)} (or a YAML path)")
+    return Path(str(shipped))
+
+
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
+    if args.accelerate_config:
+        import subprocess
+
+        cmd = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            str(accelerate_config_path(args.accelerate_config)),
+        ]
+        if args.num_processes:
+            cmd += ["--num_processes", str(args.num_processes)]
+        cmd += ["-m", "hf_causal.cli", "train", args.recipe, *rest] + (["--resume"] if args.resume else [])
+        print("launching:", " ".join(cmd), flush=True)
+        return subprocess.call(cmd)
     from .training import train
 
     out = train(args.recipe, _overrides(rest), resume=args.resume)
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        rank = dist.get_rank()
+        dist.barrier()
+        dist.destroy_process_group()  # a clean exit for every rank (hf-notes: avoids SIGABRT at exit)
+        if rank != 0:
+            return 0
     cfg = json.loads((out / "causal_config.json").read_text()) if (out / "causal_config.json").exists() else {}
     nll = cfg.get("metrics", {}).get("eval_nll_per_variable")
     if nll:
@@ -269,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="fine-tune a model from a YAML recipe", epilog=EPILOG_TRAIN, formatter_class=raw)
     t.add_argument("recipe", help="YAML recipe (see recipes/)")
     t.add_argument("--resume", action="store_true", help="resume from the last checkpoint in output_dir")
+    t.add_argument(
+        "--accelerate-config",
+        metavar="NAME",
+        help="launch with accelerate: single, cpu2 (2 CPU processes), ddp, fsdp, zero2, zero3, or a YAML path",
+    )
+    t.add_argument("--num-processes", type=int, help="override the accelerate config's number of processes")
 
     def common(sp, with_given=True):
         sp.add_argument("model_dir", help="folder written by `hf-causal train`")

@@ -303,8 +303,8 @@ def train(
     )
     max_len = max(len(x) for x in train_ds["input_ids"])
     model = build_model(model_args, tok, max_length=max(2 * max_len, 64), seed=args.seed)
-    if args.world_size > 1 and model_args.adapter == "lora":
-        args.ddp_find_unused_parameters = False
+    if args.world_size > 1:
+        args.ddp_find_unused_parameters = False  # every parameter is used (peft#951)
     from .modeling import segment_attention_matrix
 
     allowed = segment_attention_matrix(graph) if model_args.attention == "parents" else None
@@ -328,6 +328,7 @@ def train(
         "train_rows": len(train_ds),
         "train_seconds": round(t_train, 2),
         "max_sequence_length": int(max_len),
+        "world_size": int(args.world_size),
         **model_summary(model),
     }
     if eval_ds is not None and len(eval_ds):

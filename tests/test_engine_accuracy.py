@@ -167,7 +167,7 @@ def test_bert_decoder(tmp_path_factory, demo_world_):
     train(
         {
             "world": "demo",
-            "world_rows": 20000,
+            "world_rows": 10000,
             "architecture": "bert",
             "num_train_epochs": 12,
             "learning_rate": 3e-3,
