@@ -264,10 +264,8 @@ def _arrow_safe(var, values: list) -> list:
                 out.append(float(v))
             except (TypeError, ValueError):
                 return [None if _is_missing(x) else str(x) for x in values]
-        elif isinstance(v, (list, tuple)) or (
-            hasattr(v, "tolist") and not isinstance(v, str) and not hasattr(v, "item")
-        ):
-            out.append(" ".join(str(x) for x in (v.tolist() if hasattr(v, "tolist") else v)))
+        elif isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim >= 1):
+            out.append(" ".join(str(x) for x in list(v)))
         else:
             out.append(str(v.item() if hasattr(v, "item") else v))
     return out

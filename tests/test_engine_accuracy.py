@@ -136,7 +136,7 @@ def continuous_engine(tmp_path_factory):
     train(
         {
             "world": "demo-continuous",
-            "world_rows": 20000,
+            "world_rows": 10000,
             "num_train_epochs": 12,
             "learning_rate": 3e-3,
             "output_dir": str(out),

@@ -16,3 +16,15 @@ def test_metrics():
     with pytest.raises(ValueError):
         att_relative_error(0.1, 0.0)
     assert interval_coverage([0, 1, 2], [1, 2, 3], 1.5) == pytest.approx(1 / 3)
+
+
+def test_evaluate_metric_loads_offline_by_path():
+    import evaluate
+
+    from hf_causal.evaluate_metrics import CAUSAL_EFFECT_ERROR
+
+    m = evaluate.load(CAUSAL_EFFECT_ERROR)
+    out = m.compute(predictions=[0.3, 0.1], references=[0.25, 0.2])
+    assert out["abs_error"] == pytest.approx(0.075)
+    assert out["pehe"] == pytest.approx(pehe([0.3, 0.1], [0.25, 0.2]))
+    assert out["relative_error"] == pytest.approx((0.2 + 0.5) / 2)

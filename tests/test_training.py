@@ -184,3 +184,21 @@ def test_cli_train_overrides_and_errors(tmp_path, capsys):
     bad.write_text(yaml.safe_dump({"world": "nowhere", "output_dir": str(tmp_path / "m3")}))
     assert cli_main(["train", str(bad)]) == 2
     assert "unknown world 'nowhere'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "datasets"])
+def test_data_formats(tmp_path, fmt):
+    import datasets
+
+    rows = ROWS.assign(moves=ROWS["moves"].str.split())  # real lists, not strings
+    if fmt == "parquet":
+        path = tmp_path / "rows.parquet"
+        rows.to_parquet(path)
+    elif fmt == "jsonl":
+        path = tmp_path / "rows.jsonl"
+        rows.to_json(path, orient="records", lines=True)
+    else:
+        path = tmp_path / "rows_ds"
+        datasets.Dataset.from_pandas(rows).save_to_disk(str(path))
+    out = train({"graph": GRAPH, "data": str(path), "output_dir": str(tmp_path / "out"), **FAST})
+    assert CausalEngine.from_pretrained(out).config.metrics["train_rows"] == 38
