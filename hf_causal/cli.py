@@ -165,7 +165,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         keys = list(d.probs)
         plot_distributions(
             {
-                f"P({d.target} | do)": {
+                f"P({d.target} | do({', '.join(f'{k}={v}' for k, v in d.do.items())}))": {
                     "values": keys,
                     "engine": {"p": [d.probs[k] for k in keys], "se": [d.se[k] for k in keys]},
                 }

@@ -64,7 +64,7 @@ def plot_distributions(panels: Mapping[str, Mapping[str, Any]], path: str | Path
 def plot_effects(rows: Mapping[str, Mapping[str, float]], path: str | Path, title: str = "") -> Path:
     """Point estimates with 95% intervals: ``{label: {"estimate", "ci_low", "ci_high", "exact"?, "naive"?}}``."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 0.6 * len(rows) + 1.2))
+    fig, ax = plt.subplots(figsize=(6.5, 0.6 * len(rows) + 1.8))
     for i, r in enumerate(rows.values()):
         y = len(rows) - 1 - i
         ax.errorbar(
@@ -84,8 +84,11 @@ def plot_effects(rows: Mapping[str, Mapping[str, float]], path: str | Path, titl
     ax.axvline(0, color="grey", lw=0.8)
     ax.legend(frameon=False, fontsize=8)
     ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel("effect (treated − control)")
     if title:
-        ax.set_title(title, fontsize=10)
+        import textwrap
+
+        ax.set_title(textwrap.fill(title, 70), fontsize=9)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """pipeline(), Hub round trips against a mocked Hub API, model cards."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -137,3 +138,17 @@ def test_lora_card_links_the_base(tmp_path):
     card = ModelCard.load(out / "README.md")
     assert card.data.library_name == "peft" and "lora" in card.data.tags
     assert "adapter: lora" in card.text
+
+
+def test_shipped_model_cards_are_valid():
+    root = Path(__file__).resolve().parents[1] / "model_cards"
+    cards = sorted(root.glob("*/README.md"))
+    assert cards
+    for path in cards:
+        card = ModelCard.load(path)
+        assert card.data.license == "apache-2.0" and "hf_causal" in card.data.tags
+        assert card.data.library_name in ("peft", "transformers")
+        assert "## Identification assumptions" in card.text and "## How to load and query" in card.text
+        assert "## Evaluation against ground truth" in card.text
+        for img in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", card.text):
+            assert (path.parent / img).exists(), img
