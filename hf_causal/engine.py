@@ -400,7 +400,8 @@ class CausalEngine:
                 x = torch.as_tensor(ids, dtype=torch.long)
                 idx = _local_index(vids, x) if var.type != "text" else x
                 per_tok = allowed_lp[:, torch.arange(len(ids)), idx]
-                if var.type in ("sequence", "text"):  # the segment's end is part of the forced value
+                if var.type in ("sequence", "text") and len(ids) < var.max_length:
+                    # the segment's end is part of the forced value (at max_length the end is certain)
                     end = torch.logsumexp(lp[:, -1, term], -1) - torch.logsumexp(
                         lp[:, -1, self._allowed_ids(var, vids).tolist() + term.tolist()], -1
                     )
@@ -609,7 +610,7 @@ class CausalEngine:
             return self._plan(targets, do, given, readout=readout), None
         from .data import load_table
 
-        df = load_table(data)
+        df = load_table(data, self.graph)
         do_names = set(do or {})
         anchor = context_of or (min(do_names, key=self._pos.get) if do_names else None)
         if anchor is None:
@@ -621,6 +622,14 @@ class CausalEngine:
         missing = [v for v in prefix if v not in df.columns]
         if missing:
             raise GraphError(f"data lacks the pre-treatment column(s) {missing} needed as contexts")
+        # contexts must come from p(x | given): keep only the rows that match the given values
+        for k, v in self._coerce(given, "given").items():
+            if k not in df.columns:
+                raise GraphError(f"data has no column {k!r} to select the rows with {k}={v!r} (given)")
+            var = self.graph[k]
+            df = df[df[k].map(lambda x, var=var, v=v: _same(var, x, v))]
+            if len(df) == 0:
+                raise GraphError(f"data has no row with {k} = {v!r} (given)")
         rows = df[prefix].reset_index(drop=True)
         return self._plan(targets, do, given, readout=readout, per_row_given=prefix), rows
 
@@ -729,7 +738,7 @@ class CausalEngine:
         if data is not None:
             from .data import load_table
 
-            df = load_table(data)
+            df = load_table(data, self.graph)
             if treatment not in df.columns:
                 raise GraphError(f"data has no column {treatment!r} to select the treated rows")
             sel = df[df[treatment].map(lambda x: _same(tvar, x, t1))]

@@ -182,3 +182,19 @@ def test_bert_decoder(tmp_path_factory, demo_world_):
         exact = demo_world_.distribution(Y, do={T: a})
         print(f"BERT do({a}) TV {tv_distance(d.probs, exact):.4f}")
         assert tv_distance(d.probs, exact) <= TV_TOL < tv_distance(demo_world_.naive_distribution(Y, T, a), exact)
+
+
+def test_given_with_data_contexts_uses_matching_rows(demo_engine, demo_world_):
+    """Contexts from data must follow p(x | given): rows are filtered on the given values."""
+    w = demo_world_
+    rows = w.sample(6000, seed=21)
+    d = demo_engine.query(Y, do={T: 1}, given={"age": "old"}, data=rows, seed=0)
+    exact = w.distribution(Y, do={T: 1}, given={"age": "old"})
+    # what ignoring the filter would estimate: severity from all patients instead of old ones
+    p_sev = rows["severity"].value_counts(normalize=True)
+    parts = {s: w.distribution(Y, do={T: 1}, given={"age": "old", "severity": s}) for s in p_sev.index}
+    unfiltered = {k: sum(p_sev[s] * parts[s][k] for s in p_sev.index) for k in exact}
+    assert d.confounder_source == "data" and d.n_samples == int((rows["age"] == "old").sum())
+    assert tv_distance(d.probs, exact) < TV_TOL < tv_distance(unfiltered, exact)
+    with pytest.raises(Exception, match="data has no column 'age'"):
+        demo_engine.ate(Y, T, 1, 0, given={"age": "old"}, data=rows.drop(columns=["age"]))
