@@ -171,7 +171,7 @@ def main(argv=None) -> dict:
         var_e = float(max(s**2 * args.engine_samples for s in d.se.values()))
         per_draw_b, per_draw_e = t_base / args.baseline_samples, t_eng / args.engine_samples
         need_b, need_e = var_b / args.target_se**2, var_e / args.target_se**2
-        time_b, time_e = need_b * per_draw_b, need_e * per_draw_e
+        time_b, time_e = need_b * per_draw_b, max(need_e * per_draw_e, 1e-12)  # an untrained model has ~0 variance
         rec = {
             "do": a,
             "engine_seconds_per_draw": per_draw_e,
@@ -208,6 +208,8 @@ def main(argv=None) -> dict:
                 f"{ab['seconds_to_target']:.2f} | | {ab['speedup']:.1f}x |"
             )
     report["min_speedup"] = min(r["speedup"] for r in report["speed"])
+    if args.smoke:
+        print("(smoke run: a barely trained model has almost no variance across contexts; these ratios mean nothing)")
     plot_distributions(panels, out / "demo_world.png", title="demo world: exact vs engine vs naive")
     (out / "demo_world.json").write_text(json.dumps(report, indent=2, default=float))
     print(f"\nwrote {out / 'demo_world.json'} and {out / 'demo_world.png'}")

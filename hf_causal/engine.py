@@ -151,6 +151,12 @@ class CausalEngine:
         config: its :class:`CausalConfig`.
         batch_size: rows per forward pass when sampling.
         device: torch device (default: CUDA if available, else CPU).
+        marginalize_max: sum out the last variable before a categorical target exactly when it has
+            at most this many values (0 disables).
+        share_prefixes: run the model once per distinct token history (exact; see ``_State``).
+        distributed: under ``torch.distributed`` (``accelerate launch``, ``torchrun``), split the
+            Monte Carlo batches across processes and gather them; every process gets the answer of
+            a single-process run (batch ``b`` is always seeded by ``(seed, b)``).
     """
 
     def __init__(
@@ -162,6 +168,7 @@ class CausalEngine:
         device: str | torch.device | None = None,
         marginalize_max: int = 16,
         share_prefixes: bool = True,
+        distributed: bool = True,
     ):
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -174,6 +181,7 @@ class CausalEngine:
         self.batch_size = batch_size or int(max(64, min(4096, 2e8 // max(vocab, 1) // 4)))
         self.marginalize_max = marginalize_max
         self.share_prefixes = share_prefixes
+        self.distributed = distributed
         self._start_ids = torch.tensor(sorted(tokenizer.start_ids.values()))
         self._pos = {n: i for i, n in enumerate(self.graph.order)}
         from .modeling import segment_attention_matrix
@@ -324,17 +332,28 @@ class CausalEngine:
         values: dict[str, list[list[int]]] = {v: [] for v in plan.order}
         probs_all, logp_all = [], {d: [] for d in plan.do}
         bs = self.batch_size
-        starts = range(0, n, bs)
-        it = starts
-        if progress:
+        batches = list(enumerate(range(0, n, bs)))
+        rank, world = _dist_rank_world() if self.distributed else (0, 1)
+        mine = batches[rank::world]  # batch b is seeded by (seed, b): the union is the same for any world size
+        it = mine
+        if progress and rank == 0:
             from tqdm.auto import tqdm
 
-            it = tqdm(starts, desc="sampling", unit="batch")
-        for b, s in enumerate(it):
+            it = tqdm(mine, desc="sampling", unit="batch")
+        done = {}
+        for b, s in it:
             m = min(bs, n - s)
             gen = torch.Generator(device="cpu").manual_seed(int(seed) * 1_000_003 + b)
             sub = rows.iloc[s : s + m] if rows is not None else None
-            vals, probs, logp = self._run_batch(plan, m, gen, sub, sample_readout)
+            done[b] = self._run_batch(plan, m, gen, sub, sample_readout)
+        if world > 1:
+            import torch.distributed as dist
+
+            parts: list = [None] * world
+            dist.all_gather_object(parts, done)
+            done = {b: r for part in parts for b, r in part.items()}
+        for b, _ in batches:
+            vals, probs, logp = done[b]
             for v in vals:
                 values[v].extend(vals[v])
             if probs is not None:
@@ -792,6 +811,14 @@ class CausalEngine:
                     stacklevel=3,
                 )
         return diag
+
+
+def _dist_rank_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def _same(var, x, v) -> bool:

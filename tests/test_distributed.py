@@ -50,3 +50,33 @@ def test_two_process_training_end_to_end(tmp_path, monkeypatch, demo_world_):
     naive = demo_world_.naive_distribution("recovery", "treatment", 1)
     tol = 0.05  # 10k rows
     assert tv_distance(d.probs, exact) < tol < tv_distance(naive, exact)
+
+
+def test_monte_carlo_split_across_two_processes_gives_the_same_answer(tiny_model_dir, tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "recipes/accelerate_configs/cpu2.yaml"),
+        "-m",
+        "benchmarks.distributed_query",
+        "--model",
+        str(tiny_model_dir),
+        "--num-samples",
+        "3000",
+        "--batch-size",
+        "256",
+        "--out",
+        str(tmp_path),
+    ]
+    r = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1")
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    two = json.loads((tmp_path / "distributed_query_2.json").read_text())
+    assert two["world_size"] == 2
+    one = hf_causal.load(tiny_model_dir, batch_size=256).query(
+        "recovery", do={"treatment": 1}, num_samples=3000, seed=0
+    )
+    assert two["result"] == json.loads(json.dumps(one.to_dict()))
