@@ -34,7 +34,9 @@ def main(argv=None) -> dict:
     import torch.distributed as dist
     from accelerate import PartialState
 
-    state = PartialState()  # initialises torch.distributed under a launcher (gloo on CPU)
+    import torch
+
+    state = PartialState(cpu=not torch.cuda.is_available())  # torch.distributed under a launcher (gloo on CPU)
     from hf_causal import CausalEngine
 
     eng = CausalEngine.from_pretrained(args.model, batch_size=args.batch_size, share_prefixes=not args.no_share)

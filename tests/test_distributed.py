@@ -79,4 +79,8 @@ def test_monte_carlo_split_across_two_processes_gives_the_same_answer(tiny_model
     one = hf_causal.load(tiny_model_dir, batch_size=256).query(
         "recovery", do={"treatment": 1}, num_samples=3000, seed=0
     )
-    assert two["result"] == json.loads(json.dumps(one.to_dict()))
+    ref = json.loads(json.dumps(one.to_dict()))
+    assert two["result"]["n_samples"] == ref["n_samples"] == 3000
+    for k, v in ref["probabilities"].items():  # same draws; only float summation order (threads) may differ
+        assert abs(two["result"]["probabilities"][k]["p"] - v["p"]) < 1e-7
+        assert abs(two["result"]["probabilities"][k]["se"] - v["se"]) < 1e-7

@@ -32,8 +32,12 @@ def test_readme_python_examples_run(demo_model_dir, tmp_path, monkeypatch, capsy
 def test_readme_cli_examples_run(demo_model_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     section = README.split("## Command line", 1)[1].split("\n## ", 1)[0]
-    lines = [ln for b in re.findall(r"```bash\n(.*?)```", section, flags=re.S) for ln in b.splitlines()
-             if ln.startswith("hf-causal ")]
+    lines = [
+        ln
+        for b in re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+        for ln in b.splitlines()
+        if ln.startswith("hf-causal ")
+    ]
     assert {ln.split()[1] for ln in lines} == {"train", "query", "effect", "sample"}
     for ln in lines:
         ln = ln.replace("outputs/demo", str(demo_model_dir)).replace("outputs/quick", str(tmp_path / "quick"))
