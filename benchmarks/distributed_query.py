@@ -31,10 +31,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default="results/distributed_query")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
+    import torch
     import torch.distributed as dist
     from accelerate import PartialState
-
-    import torch
 
     state = PartialState(cpu=not torch.cuda.is_available())  # torch.distributed under a launcher (gloo on CPU)
     from hf_causal import CausalEngine
