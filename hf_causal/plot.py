@@ -18,6 +18,17 @@ def _plt():
     return plt
 
 
+def _save(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
 def plot_distributions(panels: Mapping[str, Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
     """Grouped bars per panel: ``{panel: {"values": [...], series: {"p": [...], "se": [...] | None}}}``.
 
@@ -53,12 +64,7 @@ def plot_distributions(panels: Mapping[str, Mapping[str, Any]], path: str | Path
     axes[0][-1].legend(frameon=False, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_effects(rows: Mapping[str, Mapping[str, float]], path: str | Path, title: str = "") -> Path:
@@ -89,12 +95,7 @@ def plot_effects(rows: Mapping[str, Mapping[str, float]], path: str | Path, titl
         import textwrap
 
         ax.set_title(textwrap.fill(title, 70), fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_dag(graph, path: str | Path, title: str = "") -> Path:
@@ -153,9 +154,4 @@ def plot_dag(graph, path: str | Path, title: str = "") -> Path:
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
