@@ -8,8 +8,10 @@ Continuous values use **quantile bins**: one token per bin, edges from the train
 and each bin remembers the mean of the training values that fell in it. Why bins and not
 digit strings: a single token per value makes the outcome distribution one softmax, so
 expectations are exact sums over bins (a Rao-Blackwellised estimate from one forward pass)
-instead of multi-token sampling; with 32 quantile bins the within-bin spread is a small
-fraction of the marginal spread (``benchmarks/codecs.py`` measures it). Sampled values are
+instead of multi-token sampling; with 32 quantile bins the widest bin inside the central 90%
+of a normal sample is under 0.25 sd (``tests/test_codecs.py``), and the bin means reproduce the
+data mean exactly. On the demo world's continuous outcome the engine's E[Y | do] is within
+0.05-0.1 days of exact (sd 1.5; ``tests/test_engine_accuracy.py``). Sampled values are
 dequantized uniformly within their bin; expectations use the bin means.
 
 Example:
