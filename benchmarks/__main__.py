@@ -3,9 +3,9 @@
 import argparse
 import sys
 
-from . import demo_world, parent_attention
+from . import bnlearn, demo_world, parent_attention
 
-BENCHMARKS = {"demo_world": demo_world, "parent_attention": parent_attention}
+BENCHMARKS = {"demo_world": demo_world, "parent_attention": parent_attention, "bnlearn": bnlearn}
 
 
 def main(argv=None) -> int:

@@ -68,3 +68,21 @@ def test_invalid_cpt_is_reported():
     bad = dict(demo_world().cpts, age=lambda pa: [0.5, 0.6, 0.1])
     with pytest.raises(Exception, match="cpt of 'age' returned invalid probabilities"):
         DiscreteSCM(g, bad).distribution(Y)
+
+
+def test_bnlearn_world_exact_answers_and_queries():
+    pytest.importorskip("pgmpy")
+    from hf_causal.worlds.bnlearn import BNWorld
+
+    w = BNWorld("asia")
+    assert w.graph.is_topological(w.graph.order) and len(w.graph.variables) == 8
+    df = w.sample(20000, seed=0)
+    # do(smoke) on a root equals conditioning; the simulator agrees with the exact answer
+    do = w.exact("dysp", {"smoke": "yes"})
+    sel = df[df["smoke"] == "yes"]["dysp"]
+    assert tv_distance({s: float((sel == s).mean()) for s in do}, do) < 0.02
+    qs = w.queries(5, seed=0, min_gap=0.0)
+    assert len(qs) == 5 and all(q["do"] and set(q["exact"]) == set(w.graph[q["target"]].domain()) for q in qs)
+    for q in qs:
+        ((x, _),) = q["do"].items()
+        assert x in w.graph.ancestors(q["target"])
