@@ -73,7 +73,7 @@ def _overrides(rest: list[str]) -> dict[str, Any]:
     return out
 
 
-def _print_distribution(d, exact: dict | None = None) -> None:
+def _print_distribution(d) -> None:
     print(
         f"P({d.target} | do({', '.join(f'{k}={v}' for k, v in d.do.items())})"
         + (f", {', '.join(f'{k}={v}' for k, v in d.given.items())}" if d.given else "")

@@ -182,7 +182,6 @@ class CausalEngine:
         self.marginalize_max = marginalize_max
         self.share_prefixes = share_prefixes
         self.distributed = distributed
-        self._start_ids = torch.tensor(sorted(tokenizer.start_ids.values()))
         self._pos = {n: i for i, n in enumerate(self.graph.order)}
         from .modeling import segment_attention_matrix
 
@@ -208,23 +207,9 @@ class CausalEngine:
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Write model + tokenizer + ``causal_config.json`` atomically."""
-        from .modeling import ModelArguments
         from .training import save_engine_folder
 
-        c = self.config
-        margs = ModelArguments.__new__(ModelArguments)
-        margs.architecture, margs.base_model, margs.adapter = c.architecture, c.base_model, c.adapter
-        margs.attention = c.attention
-        return save_engine_folder(
-            self.model,
-            self.tokenizer,
-            self.graph,
-            path,
-            order_policy=c.order_policy,
-            model_args=margs,
-            seed=c.seed,
-            metrics=c.metrics,
-        )
+        return save_engine_folder(self.model, self.tokenizer, self.config, path)
 
     # --- planning -------------------------------------------------------------------------
     def _coerce(self, values: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
@@ -297,7 +282,7 @@ class CausalEngine:
                     f"cannot condition on {later} by prefix conditioning: {v!r} comes before it in the "
                     f"model's order ({' -> '.join(order)}) and depends on it, so P({v} | ...) would need the "
                     "later evidence. Condition on an initial segment of the order (e.g. all pre-treatment "
-                    "variables), or train with order_policy=random."
+                    "variables)."
                 )
         return _Plan(order, do, given, readout)
 
@@ -367,7 +352,7 @@ class CausalEngine:
     def _run_batch(self, plan: _Plan, m: int, gen: torch.Generator, rows: pd.DataFrame | None, sample_readout: bool):
         tok = self.tokenizer
         dev = self.device
-        st = _State(self.model, m, dev, tok.pad_id, share_prefixes=self.share_prefixes, allowed=self._allowed_segments)
+        st = _State(self.model, m, dev, share_prefixes=self.share_prefixes, allowed=self._allowed_segments)
         pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (ids [m,k], mask [m,k], variable index)
         seg_of = self._pos
 
@@ -652,9 +637,9 @@ class CausalEngine:
         rows = df[prefix].reset_index(drop=True)
         return self._plan(targets, do, given, readout=readout, per_row_given=prefix), rows
 
-    def _mu(self, outcome: str, do, given, num_samples, seed, event=None, rows=None, data_plan=None, progress=False):
+    def _mu(self, outcome: str, plan: _Plan, num_samples: int, seed: int, event=None, rows=None, progress=False):
+        """Per-context E[outcome | context, do] (or P(outcome = event | ...)) and forced-value log-probs."""
         nums = self._numbers(outcome, event)
-        plan = data_plan or self._plan([outcome], do, given, readout=outcome)
         n = len(rows) if rows is not None else num_samples
         _, p, logp = self._run(plan, n, seed, rows=rows, progress=progress)
         return p @ nums, logp
@@ -671,7 +656,7 @@ class CausalEngine:
     ) -> Estimate:
         """E[target | do(...), given] (or P(target = event | ...)) with its MC standard error."""
         plan, rows = self._plan_with_data([target], do, given, data, target)
-        mu, logp = self._mu(target, do, given, num_samples, seed, event, rows, plan)
+        mu, logp = self._mu(target, plan, num_samples, seed, event, rows)
         name = f"E[{target} | do({_fmt(plan.do)}){', ' + _fmt(plan.given) if plan.given else ''}]"
         return Estimate.from_draws(
             name, mu, seed, "data" if rows is not None else "model", **self._positivity_warning(logp)
@@ -715,10 +700,14 @@ class CausalEngine:
 
     def _contrast(self, name, outcome, treatment, treated, control, given, num_samples, seed, event, data):
         self.graph.variable(treatment)
+        if data is not None:
+            from .data import load_table
+
+            data = load_table(data, self.graph)  # once, not once per arm
         arms = []
         for val in (treated, control):
             plan, rows = self._plan_with_data([outcome], {treatment: val}, given, data, outcome)
-            mu, logp = self._mu(outcome, {treatment: val}, given, num_samples, seed, event, rows, plan)
+            mu, logp = self._mu(outcome, plan, num_samples, seed, event, rows)
             arms.append((mu, logp))
         f = arms[0][0] - arms[1][0]
         diag = self._positivity_warning({**arms[0][1], **{f"{k} (control)": v for k, v in arms[1][1].items()}})
@@ -769,7 +758,7 @@ class CausalEngine:
         mus, logps = [], []
         for val in (treated, control):
             plan = self._plan([outcome], {treatment: val}, None, readout=outcome)
-            mu, logp = self._mu(outcome, {treatment: val}, None, num_samples, seed, event, None, plan)
+            mu, logp = self._mu(outcome, plan, num_samples, seed, event)
             mus.append(mu)
             logps.append(logp[treatment][:, 0])
         w = np.exp(logps[0])  # p(T=treated | context_k), same contexts in both arms
@@ -883,9 +872,7 @@ class _State:
     (holes) anywhere; positions skip them.
     """
 
-    def __init__(
-        self, model, m: int, device, pad_id: int, share_prefixes: bool = True, allowed: torch.Tensor | None = None
-    ):
+    def __init__(self, model, m: int, device, share_prefixes: bool = True, allowed: torch.Tensor | None = None):
         self.model = model
         self.allowed = allowed  # [n_vars + 1, n_vars + 1] bool: may a query in segment i attend to segment j
         self.seg = torch.zeros((1 if share_prefixes else m, 0), dtype=torch.long)
@@ -896,7 +883,6 @@ class _State:
         self.inv = torch.zeros(m, dtype=torch.long) if share_prefixes else torch.arange(m)
         self.mask = torch.zeros((n_slots, 0), dtype=torch.long, device=device)
         self.n_real = torch.zeros(n_slots, dtype=torch.long, device=device)
-        self.pad_id = pad_id
 
     def _select(self, slots: torch.Tensor) -> None:
         if self.cache is not None:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from .graph import GraphError
-from .tokenization import CausalTokenizer
+from .tokenization import CausalTokenizer, _is_local
 
 __all__ = ["ModelArguments", "build_model", "load_model", "segment_attention_matrix", "ARCHITECTURES"]
 
@@ -84,10 +84,6 @@ class ModelArguments:
             raise GraphError(f"attention must be 'full' or 'parents', got {self.attention!r}")
         if self.adapter == "lora" and not self.base_model:
             raise GraphError("adapter='lora' needs base_model (LoRA on random weights learns little)")
-
-
-def _is_local(p: str) -> bool:
-    return Path(p).exists()
 
 
 def _load_base(base: str, architecture: str | None = None):

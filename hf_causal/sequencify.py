@@ -32,6 +32,15 @@ __all__ = ["Sequencifier", "ORDER_POLICIES"]
 ORDER_POLICIES = ("canonical", "random")
 
 
+def check_columns(names: Sequence[str], columns: Sequence[str]) -> None:
+    """Raise if a variable has no column; the message lists what is there."""
+    missing = [n for n in names if n not in columns]
+    if missing:
+        raise GraphError(
+            f"data has no column for variable(s) {', '.join(missing)}; columns are: {', '.join(map(str, columns))}"
+        )
+
+
 class Sequencifier:
     """Turn rows into ``input_ids``/``attention_mask`` (and ``segment_ids``, the variable index per token)."""
 
@@ -46,12 +55,7 @@ class Sequencifier:
         self._start_to_name = {i: n for n, i in tokenizer.start_ids.items()}
 
     def check_columns(self, columns: Sequence[str]) -> None:
-        """Raise if a variable has no column; the message lists what is there."""
-        missing = [n for n in self.names if n not in columns]
-        if missing:
-            raise GraphError(
-                f"data has no column for variable(s) {', '.join(missing)}; columns are: {', '.join(map(str, columns))}"
-            )
+        check_columns(self.names, columns)
 
     def order_for(self, index: int) -> list[str]:
         if self.order_policy == "canonical":

@@ -13,6 +13,7 @@ loads as complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ from .config import CausalConfig
 from .data import load_table
 from .graph import CausalGraph, GraphError
 from .modeling import ModelArguments, build_model, model_summary, save_model
-from .sequencify import ORDER_POLICIES, Sequencifier
+from .sequencify import ORDER_POLICIES, Sequencifier, check_columns
 from .tokenization import CausalTokenizer
 
 __all__ = [
@@ -216,11 +217,7 @@ def prepare(data_args: DataArguments, model_args: ModelArguments, seed: int = 0,
         df = world.sample(data_args.world_rows, seed=data_args.world_seed)
     else:
         raise GraphError("recipe needs `data` (a file) or a `world` to simulate rows from")
-    missing = [n for n in graph.order if n not in df.columns]
-    if missing:
-        raise GraphError(
-            f"data has no column for variable(s) {', '.join(missing)}; columns are: {', '.join(map(str, df.columns))}"
-        )
+    check_columns(graph.order, list(df.columns))
     df = df[graph.order].reset_index(drop=True)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(df))
@@ -239,7 +236,7 @@ def prepare(data_args: DataArguments, model_args: ModelArguments, seed: int = 0,
     def to_ds(frame):
         return datasets.Dataset.from_dict({c: _arrow_safe(graph[c], frame[c].tolist()) for c in frame.columns})
 
-    ctx = main_process_first if main_process_first is not None else _nullcontext
+    ctx = main_process_first if main_process_first is not None else contextlib.nullcontext
     with ctx():
         # map in file order, so errors and per-row random orders refer to the data's own row numbers
         all_ds = to_ds(df).map(
@@ -269,14 +266,6 @@ def _arrow_safe(var, values: list) -> list:
         else:
             out.append(str(v.item() if hasattr(v, "item") else v))
     return out
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def train(
@@ -334,33 +323,26 @@ def train(
         metrics["eval_rows"] = len(eval_ds)
         metrics["eval_nll_per_variable"] = {k: round(v, 5) for k, v in nll.items()}
     if args.process_index == 0:
-        save_engine_folder(
-            trainer.model,
-            tok,
-            graph,
-            args.output_dir,
+        config = CausalConfig(
+            graph=graph.to_dict(),
             order_policy=data_args.order_policy,
-            model_args=model_args,
+            tokenizer_mode=tok.mode,
+            token_map=tok.token_map(),
+            architecture=model_args.architecture,
+            base_model=model_args.base_model,
+            adapter=model_args.adapter,
+            attention=model_args.attention,
             seed=args.seed,
-            metrics=metrics,
+            metrics=json.loads(json.dumps(metrics, default=float)),
         )
-    args_wait = getattr(trainer, "accelerator", None)
-    if args_wait is not None:
-        args_wait.wait_for_everyone()
+        save_engine_folder(trainer.model, tok, config, args.output_dir)
+    accelerator = getattr(trainer, "accelerator", None)
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
     return Path(args.output_dir)
 
 
-def save_engine_folder(
-    model,
-    tok: CausalTokenizer,
-    graph: CausalGraph,
-    output_dir: str | Path,
-    *,
-    order_policy: str,
-    model_args: ModelArguments,
-    seed: int,
-    metrics: dict[str, Any],
-) -> Path:
+def save_engine_folder(model, tok: CausalTokenizer, config: CausalConfig, output_dir: str | Path) -> Path:
     """Write model + tokenizer + causal_config.json into ``output_dir`` atomically.
 
     Everything is written to a temporary sibling folder, then moved into place; the config
@@ -373,18 +355,7 @@ def save_engine_folder(
     try:
         save_model(model, tmp)
         tok.save_pretrained(tmp)
-        cfg = CausalConfig(
-            graph=graph.to_dict(),
-            order_policy=order_policy,
-            tokenizer_mode=tok.mode,
-            token_map=tok.token_map(),
-            architecture=model_args.architecture,
-            base_model=model_args.base_model,
-            adapter=model_args.adapter,
-            attention=model_args.attention,
-            seed=seed,
-            metrics=json.loads(json.dumps(metrics, default=float)),
-        )
+        cfg = config
         cfg.save_pretrained(tmp)
         (out / "causal_config.json").unlink(missing_ok=True)  # folder is incomplete from here on
         for f in tmp.iterdir():

@@ -93,7 +93,7 @@ def test_holes_and_positions_match_a_clean_pass(mixed_engine):
     model, ids = _model_and_ids(mixed_engine)
     with torch.no_grad():
         clean = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[:, -1]
-        st = _State(model, 2, torch.device("cpu"), mixed_engine.tokenizer.pad_id)
+        st = _State(model, 2, torch.device("cpu"))
         pad = torch.full((2, 2), mixed_engine.tokenizer.pad_id)
         st.feed(torch.cat([ids[:, :3], pad], 1), torch.tensor([[1, 1, 1, 0, 0]] * 2))
         st.feed(pad[:, :1], torch.zeros(2, 1, dtype=torch.long))

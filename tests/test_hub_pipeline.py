@@ -36,6 +36,27 @@ class FakeHub:
         return str(self.root / repo_id.replace("/", "--"))
 
 
+@pytest.fixture(scope="module")
+def adapter_dir(tmp_path_factory):
+    """A tiny GPT-2 checkpoint and a LoRA adapter trained on it (base path recorded in the adapter)."""
+    from hf_causal import train
+    from hf_causal.testing import tiny_gpt2_checkpoint
+
+    root = tmp_path_factory.mktemp("adapter")
+    base = tiny_gpt2_checkpoint(root / "gpt2")
+    out = train(
+        {
+            "world": "demo",
+            "world_rows": 200,
+            "base_model": str(base),
+            "num_train_epochs": 1,
+            "output_dir": str(root / "adapter"),
+            "logging_steps": 100000,
+        }
+    )
+    return out, base
+
+
 def test_pipeline_is_registered_and_matches_the_engine(tiny_model_dir, tiny_engine):
     q = {"target": "recovery", "do": {"treatment": 1}}
     ref = tiny_engine.query("recovery", do={"treatment": 1}, num_samples=200, seed=3).to_dict()
@@ -54,25 +75,12 @@ def test_pipeline_is_registered_and_matches_the_engine(tiny_model_dir, tiny_engi
         p1({"do": {"treatment": 1}})
 
 
-def test_pipeline_on_an_adapter_folder(tmp_path):
+def test_pipeline_on_an_adapter_folder(adapter_dir):
     """transformers' own adapter loading would resize nothing and lose the <start_NAME> tokens
     (IndexError); the registered model class loads hf_causal folders the right way."""
     from transformers import AutoModelForCausalLM
 
-    from hf_causal import train
-    from hf_causal.testing import tiny_gpt2_checkpoint
-
-    base = tiny_gpt2_checkpoint(tmp_path / "gpt2")
-    out = train(
-        {
-            "world": "demo",
-            "world_rows": 200,
-            "base_model": str(base),
-            "num_train_epochs": 1,
-            "output_dir": str(tmp_path / "adapter"),
-            "logging_steps": 100000,
-        }
-    )
+    out, base = adapter_dir
     with pytest.raises(IndexError):  # the trap this guards against
         AutoModelForCausalLM.from_pretrained(str(out))
     q = {"target": "recovery", "do": {"treatment": 1}}
@@ -119,21 +127,8 @@ def test_push_refuses_incomplete_folder(tmp_path):
         hf_causal.push_to_hub(tmp_path, "someone/x", api=FakeHub(tmp_path / "hub"))
 
 
-def test_lora_card_links_the_base(tmp_path):
-    from hf_causal import train
-    from hf_causal.testing import tiny_gpt2_checkpoint
-
-    base = tiny_gpt2_checkpoint(tmp_path / "gpt2")
-    out = train(
-        {
-            "world": "demo",
-            "world_rows": 200,
-            "base_model": str(base),
-            "num_train_epochs": 1,
-            "output_dir": str(tmp_path / "adapter"),
-            "logging_steps": 100000,
-        }
-    )
+def test_lora_card_links_the_base(adapter_dir):
+    out, base = adapter_dir
     hf_causal.save_model_card(out, repo_id="someone/adapter")
     card = ModelCard.load(out / "README.md")
     assert card.data.library_name == "peft" and "lora" in card.data.tags
