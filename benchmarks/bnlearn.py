@@ -4,20 +4,22 @@ estimators, queried exactly) vs the naive observational estimate, against pgmpy'
     python -m benchmarks.bnlearn --networks asia sachs child insurance --n 2000 20000
     python -m benchmarks.bnlearn --smoke
 
-DoWhy gcm (issue #3) is not wired in yet. Writes ``<out>/bnlearn.json`` and prints a table.
+Peers on the same rows and queries: pgmpy BN with the known structure fitted by maximum likelihood
+and by a Bayesian estimator (BDeu, equivalent sample size 5), queried exactly; DoWhy gcm with
+auto-assigned mechanisms (``gcm.interventional_samples``, ``--gcm-samples`` draws per query; its
+fitting dominates the run time, ``--no-gcm`` skips it); the naive observational P(Y | X=x).
+Writes ``<out>/bnlearn.json`` and ``<out>/bnlearn.png`` and prints a table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+from ._common import markdown_table, plot_bars, train_on_rows, write_json
 
 
 def _fit_bn(world, rows, estimator: str):
@@ -38,60 +40,95 @@ def _fit_bn(world, rows, estimator: str):
     return CausalInference(bn)
 
 
+def _fit_gcm(world, rows):
+    import networkx as nx
+    from dowhy import gcm
+
+    scm = gcm.StructuralCausalModel(nx.DiGraph(list(world.bn.edges())))
+    scm.graph.add_nodes_from(world.graph.order)
+    gcm.auto.assign_causal_mechanisms(scm, rows)
+    gcm.fit(scm, rows)
+    return scm
+
+
+def _gcm_query(scm, world, q, n: int) -> dict[str, float]:
+    from dowhy import gcm
+
+    ((x, v),) = q["do"].items()
+    s = gcm.interventional_samples(scm, {x: lambda _, v=v: v}, num_samples_to_draw=n)[q["target"]]
+    return {k: float((s == k).mean()) for k in world.graph[q["target"]].domain()}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--networks", nargs="+", default=["asia", "sachs", "child", "insurance"])
     ap.add_argument("--n", type=int, nargs="+", default=[2000, 20000])
     ap.add_argument("--queries", type=int, default=20)
     ap.add_argument("--epochs", type=float, default=12)
-    ap.add_argument("--num-samples", type=int, default=2000)
+    ap.add_argument("--num-samples", type=int, default=20000, help="engine Monte Carlo draws per query")
+    ap.add_argument("--gcm-samples", type=int, default=2000, help="DoWhy gcm draws per query")
+    ap.add_argument("--no-gcm", action="store_true", help="skip DoWhy gcm (slow to fit)")
+    ap.add_argument("--n-embd", type=int, default=64)
+    ap.add_argument("--n-layer", type=int, default=2)
+    ap.add_argument("--learning-rate", type=float, default=3e-3)
+    ap.add_argument("--attention", default="full", choices=["full", "parents"])
     ap.add_argument("--out", default="results/bnlearn")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     if args.smoke:
         args.networks, args.n, args.queries, args.epochs, args.num_samples = ["asia"], [300], 3, 1, 100
+        args.gcm_samples = 100
     warnings.filterwarnings("ignore")
     import numpy as np
 
-    from hf_causal import CausalEngine, train
+    from hf_causal import CausalEngine
     from hf_causal.metrics import tv_distance
     from hf_causal.worlds.bnlearn import BNWorld
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    methods = ["engine", "pgmpy_mle", "pgmpy_bayes"] + ([] if args.no_gcm else ["dowhy_gcm"]) + ["naive"]
     results = []
     for name in args.networks:
         world = BNWorld(name)
         queries = world.queries(args.queries, seed=0)
         for n in args.n:
             rows = world.sample(n, seed=1)
-            t0 = time.time()
-            mdir = out / f"model_{name}_{n}"
-            train(
-                {
-                    "graph": world.graph.to_dict(),
-                    "data": None,
-                    "world": None,
-                    "output_dir": str(mdir),
-                    "num_train_epochs": args.epochs,
-                    "learning_rate": 3e-3,
-                    "logging_steps": 10**6,
-                    **({"data": str(_write(rows, out / f"rows_{name}_{n}.parquet"))}),
-                }
+            tv = {m: [] for m in methods}
+            secs = {}
+            mdir, secs["engine_fit"] = train_on_rows(
+                rows,
+                world.graph,
+                out / f"model_{name}_{n}",
+                num_train_epochs=args.epochs,
+                learning_rate=args.learning_rate,
+                n_embd=args.n_embd,
+                n_layer=args.n_layer,
+                attention=args.attention,
             )
-            t_train = time.time() - t0
             eng = CausalEngine.from_pretrained(mdir)
-            tv = {"engine": [], "pgmpy_mle": [], "pgmpy_bayes": [], "naive": []}
             t0 = time.time()
             for q in queries:
                 d = eng.query(q["target"], do=q["do"], num_samples=args.num_samples, seed=0)
                 tv["engine"].append(tv_distance(d.probs, q["exact"]))
-            t_query = time.time() - t0
+            secs["engine_query"] = time.time() - t0
             for est in ("mle", "bayes"):
+                t0 = time.time()
                 ci = _fit_bn(world, rows, est)
+                secs[f"pgmpy_{est}_fit"] = time.time() - t0
+                t0 = time.time()
                 for q in queries:
                     f = ci.query([q["target"]], do=q["do"], show_progress=False)
                     tv[f"pgmpy_{est}"].append(tv_distance(world._factor_to_dict(f, q["target"]), q["exact"]))
+                secs[f"pgmpy_{est}_query"] = time.time() - t0
+            if not args.no_gcm:
+                t0 = time.time()
+                scm = _fit_gcm(world, rows)
+                secs["dowhy_gcm_fit"] = time.time() - t0
+                t0 = time.time()
+                for q in queries:
+                    tv["dowhy_gcm"].append(tv_distance(_gcm_query(scm, world, q, args.gcm_samples), q["exact"]))
+                secs["dowhy_gcm_query"] = time.time() - t0
             for q in queries:
                 ((x, v),) = q["do"].items()
                 sel = rows[rows[x] == v][q["target"]]
@@ -101,31 +138,39 @@ def main(argv=None) -> dict:
                 "network": name,
                 "n": n,
                 "queries": len(queries),
-                "train_seconds": t_train,
-                "query_seconds": t_query,
+                "seconds": secs,
                 **{f"{k}_mean_tv": float(np.mean(v)) for k, v in tv.items()},
                 **{f"{k}_max_tv": float(np.max(v)) for k, v in tv.items()},
+                "per_query": [
+                    {"target": q["target"], "do": q["do"], "gap": q["gap"], **{m: tv[m][i] for m in methods}}
+                    for i, q in enumerate(queries)
+                ],
             }
             results.append(rec)
-            print(json.dumps(rec), flush=True)
-    print(
-        "\n| network | n | queries | engine mean TV | MLE | Bayes | naive | engine / MLE | engine max TV | train s | query s |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+            print(json.dumps({k: v for k, v in rec.items() if k != "per_query"}), flush=True)
+    header = ["network", "n", "queries", *[f"{m} mean TV" for m in methods], "engine / MLE"]
+    header += [*(["engine / gcm"] if not args.no_gcm else []), "engine / naive", "engine max TV", "MLE max TV"]
+    header += ["engine fit s", "engine query s", *(["gcm fit s", "gcm query s"] if not args.no_gcm else [])]
+    table = []
     for r in results:
-        print(
-            f"| {r['network']} | {r['n']} | {r['queries']} | {r['engine_mean_tv']:.4f} | {r['pgmpy_mle_mean_tv']:.4f} | "
-            f"{r['pgmpy_bayes_mean_tv']:.4f} | {r['naive_mean_tv']:.4f} | "
-            f"{r['engine_mean_tv'] / max(r['pgmpy_mle_mean_tv'], 1e-12):.2f} | {r['engine_max_tv']:.4f} | "
-            f"{r['train_seconds']:.0f} | {r['query_seconds']:.1f} |"
-        )
-    (out / "bnlearn.json").write_text(json.dumps(results, indent=2))
+        e, sec = r["engine_mean_tv"], r["seconds"]
+        row = [r["network"], r["n"], r["queries"], *[r[f"{m}_mean_tv"] for m in methods]]
+        row += [f"{e / max(r['pgmpy_mle_mean_tv'], 1e-12):.2f}"]
+        row += [f"{e / max(r['dowhy_gcm_mean_tv'], 1e-12):.2f}"] if not args.no_gcm else []
+        row += [f"{e / max(r['naive_mean_tv'], 1e-12):.2f}", r["engine_max_tv"], r["pgmpy_mle_max_tv"]]
+        row += [f"{sec['engine_fit']:.0f}", f"{sec['engine_query']:.1f}"]
+        row += [f"{sec['dowhy_gcm_fit']:.0f}", f"{sec['dowhy_gcm_query']:.1f}"] if not args.no_gcm else []
+        table.append(row)
+    print("\n" + markdown_table(header, table))
+    write_json({"config": vars(args), "results": results}, out / "bnlearn.json")
+    plot_bars(
+        {f"{r['network']} n={r['n']}": {m: r[f"{m}_mean_tv"] for m in methods} for r in results},
+        out / "bnlearn.png",
+        "mean TV to pgmpy's exact P(Y | do(X=x))",
+        "bnlearn networks: interventional queries",
+        log=True,
+    )
     return {"results": results}
-
-
-def _write(rows, path):
-    rows.to_parquet(path)
-    return path
 
 
 if __name__ == "__main__":

@@ -1,0 +1,93 @@
+"""Shared pieces of the benchmarks: training on a table, Markdown tables, bar plots, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def train_on_rows(rows, graph, out_dir: str | Path, **overrides: Any) -> tuple[Path, float]:
+    """Train an engine on a DataFrame (written to Parquet beside the model); returns (folder, seconds)."""
+    from hf_causal import train
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    data = out_dir.parent / f"{out_dir.name}.rows.parquet"
+    rows.to_parquet(data)
+    recipe = {
+        "graph": graph.to_dict() if hasattr(graph, "to_dict") else graph,
+        "data": str(data),
+        "output_dir": str(out_dir),
+        "logging_steps": 10**6,
+        **overrides,
+    }
+    t0 = time.time()
+    train(recipe)
+    return out_dir, time.time() - t0
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table; floats get 4 significant decimals."""
+
+    def cell(x):
+        if isinstance(x, float):
+            return f"{x:.4f}" if abs(x) < 1000 else f"{x:.0f}"
+        return str(x)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(x) for x in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write JSON atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    os.replace(tmp, path)
+    return path
+
+
+def plot_bars(
+    groups: Mapping[str, Mapping[str, float]],
+    path: str | Path,
+    ylabel: str,
+    title: str = "",
+    errors: Mapping[str, Mapping[str, float]] | None = None,
+    reference: float | None = None,
+    log: bool = False,
+) -> Path:
+    """Grouped bars: ``{group: {method: value}}`` (e.g. network/n -> method -> mean TV)."""
+    from hf_causal.plot import _plt, _save
+
+    plt = _plt()
+    import numpy as np
+
+    names = list(groups)
+    methods = list(dict.fromkeys(m for g in groups.values() for m in g))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(names) * max(1, len(methods)) / 3), 3.8))
+    w = 0.8 / max(len(methods), 1)
+    x = np.arange(len(names))
+    for i, m in enumerate(methods):
+        vals = [groups[g].get(m, np.nan) for g in names]
+        err = None if errors is None else [errors.get(g, {}).get(m, 0.0) for g in names]
+        ax.bar(x + (i - (len(methods) - 1) / 2) * w, vals, w, yerr=err, capsize=2, label=m, edgecolor="white")
+    if reference is not None:
+        ax.axhline(reference, color="black", lw=1, ls="--", label="benchmark")
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(frameon=False, fontsize=7, ncol=2)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)

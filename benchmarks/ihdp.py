@@ -1,0 +1,186 @@
+"""IHDP (Hill 2011, response surface B, as shipped by econml 0.17): the engine vs EconML.
+
+747 units, 25 covariates (6 continuous), a binary treatment and a continuous outcome; the true
+individual effects are known. Each replication redraws the outcome noise (``random_state``) and
+every method is fitted on the same rows; errors are in-sample, as usual for IHDP:
+
+    eps_ATE = |mean(tau_hat) - mean(tau)|,  sqrt(PEHE) = sqrt(mean((tau_hat - tau)^2))
+
+Peers (``pip install -e '.[bench]'``): EconML CausalForestDML, DRLearner and a T-learner with
+gradient boosting, and the naive difference in means. The engine's tau_hat(x_i) is
+E[y | do(treat=1), x_i] - E[y | do(treat=0), x_i] read from the model's softmax over the outcome
+bins (``CausalEngine.individual_effects``).
+
+    python -m benchmarks.ihdp --reps 10
+    python -m benchmarks.ihdp --smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+from ._common import markdown_table, plot_bars, train_on_rows, write_json
+
+CONTINUOUS_MIN_UNIQUE = 16
+
+
+def load_ihdp(rep: int):
+    """(DataFrame with x1..x25, treat, y; true individual effects) for replication ``rep``."""
+    import numpy as np
+    import pandas as pd
+    from econml.data.dgps import ihdp_surface_B
+
+    y, t, x, tau = ihdp_surface_B(random_state=rep)
+    keep = [j for j in range(x.shape[1]) if len(np.unique(x[:, j])) > 1]  # column 0 is constant
+    df = pd.DataFrame({f"x{j}": x[:, j].astype(int) if np.all(x[:, j] == np.round(x[:, j])) else x[:, j] for j in keep})
+    df["treat"] = t.astype(int)
+    df["y"] = y.astype(float)
+    return df, np.asarray(tau, dtype=float)
+
+
+def ihdp_graph(df, bins: int = 32) -> dict:
+    """Covariates are roots; every covariate causes treatment and outcome; treatment causes outcome."""
+    import numpy as np
+
+    covs = [c for c in df.columns if c.startswith("x")]
+    variables = {}
+    for c in covs:
+        u = np.unique(df[c])
+        if len(u) <= CONTINUOUS_MIN_UNIQUE and np.all(u == np.round(u)):
+            variables[c] = {"type": "categorical", "values": [int(v) for v in u]}
+        else:
+            variables[c] = {"type": "continuous", "bins": bins}
+    variables["treat"] = {"type": "categorical", "values": [0, 1]}
+    variables["y"] = {"type": "continuous", "bins": bins}
+    edges = [[c, "treat"] for c in covs] + [[c, "y"] for c in covs] + [["treat", "y"]]
+    return {"variables": variables, "edges": edges}
+
+
+def _econml(df, rep: int) -> dict:
+    import numpy as np
+    from econml.dml import CausalForestDML
+    from econml.dr import DRLearner
+    from econml.metalearners import TLearner
+    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+
+    covs = [c for c in df.columns if c.startswith("x")]
+    X, T, Y = df[covs].to_numpy(), df["treat"].to_numpy(), df["y"].to_numpy()
+    out = {}
+    models = {
+        "econml_causal_forest": lambda: CausalForestDML(
+            model_y=GradientBoostingRegressor(random_state=rep),
+            model_t=GradientBoostingClassifier(random_state=rep),
+            discrete_treatment=True,
+            random_state=rep,
+        ),
+        "econml_dr_learner": lambda: DRLearner(random_state=rep),
+        "econml_t_learner_gb": lambda: TLearner(models=GradientBoostingRegressor(random_state=rep)),
+    }
+    for name, make in models.items():
+        t0 = time.time()
+        est = make()
+        est.fit(Y, T, X=X)
+        out[name] = (np.asarray(est.effect(X), dtype=float).ravel(), time.time() - t0)
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=10, help="replications (random_state 0..reps-1)")
+    ap.add_argument("--epochs", type=float, default=60)
+    ap.add_argument("--learning-rate", type=float, default=2e-3)
+    ap.add_argument("--n-embd", type=int, default=64)
+    ap.add_argument("--n-layer", type=int, default=2)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--bins", type=int, default=32)
+    ap.add_argument("--out", default="results/ihdp")
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.reps, args.epochs = 1, 1
+    warnings.filterwarnings("ignore")
+    import numpy as np
+
+    from hf_causal import CausalEngine
+
+    out = Path(args.out)
+    per_rep = []
+    for rep in range(args.reps):
+        df, tau = load_ihdp(rep)
+        mdir, t_train = train_on_rows(
+            df,
+            ihdp_graph(df, args.bins),
+            out / f"model_rep{rep}",
+            num_train_epochs=args.epochs,
+            learning_rate=args.learning_rate,
+            n_embd=args.n_embd,
+            n_layer=args.n_layer,
+            dropout=args.dropout,
+            per_device_train_batch_size=64,
+            eval_fraction=0.0,
+            seed=rep,
+        )
+        t0 = time.time()
+        eng = CausalEngine.from_pretrained(mdir)
+        ite = {"engine": (eng.individual_effects("y", "treat", 1, 0, data=df), t_train + time.time() - t0)}
+        ite.update(_econml(df, rep))
+        naive = df.loc[df.treat == 1, "y"].mean() - df.loc[df.treat == 0, "y"].mean()
+        ite["naive"] = (np.full(len(df), naive), 0.0)
+        rec = {"rep": rep, "true_ate": float(tau.mean())}
+        for name, (est, secs) in ite.items():
+            rec[name] = {
+                "eps_ate": float(abs(est.mean() - tau.mean())),
+                "sqrt_pehe": float(np.sqrt(np.mean((est - tau) ** 2))),
+                "seconds": float(secs),
+            }
+        per_rep.append(rec)
+        print({k: (v if not isinstance(v, dict) else round(v["eps_ate"], 3)) for k, v in rec.items()}, flush=True)
+    methods = [k for k in per_rep[0] if isinstance(per_rep[0][k], dict)]
+    summary = {}
+    for m in methods:
+        e = np.array([r[m]["eps_ate"] for r in per_rep])
+        p = np.array([r[m]["sqrt_pehe"] for r in per_rep])
+        s = np.array([r[m]["seconds"] for r in per_rep])
+        summary[m] = {
+            "eps_ate_mean": float(e.mean()),
+            "eps_ate_sd": float(e.std(ddof=1)) if len(e) > 1 else 0.0,
+            "sqrt_pehe_mean": float(p.mean()),
+            "sqrt_pehe_sd": float(p.std(ddof=1)) if len(p) > 1 else 0.0,
+            "seconds_mean": float(s.mean()),
+        }
+    table = markdown_table(
+        ["method", "eps_ATE (mean ± sd)", "sqrt PEHE (mean ± sd)", "fit s / rep"],
+        [
+            [
+                m,
+                f"{v['eps_ate_mean']:.3f} ± {v['eps_ate_sd']:.3f}",
+                f"{v['sqrt_pehe_mean']:.3f} ± {v['sqrt_pehe_sd']:.3f}",
+                f"{v['seconds_mean']:.1f}",
+            ]
+            for m, v in summary.items()
+        ],
+    )
+    print(f"\nIHDP surface B, {len(per_rep)} replications, 747 units\n\n{table}")
+    result = {"config": vars(args), "summary": summary, "replications": per_rep}
+    write_json(result, out / "ihdp.json")
+    plot_bars(
+        {
+            "eps_ATE": {m: v["eps_ate_mean"] for m, v in summary.items() if m != "naive"},
+            "sqrt PEHE": {m: v["sqrt_pehe_mean"] for m, v in summary.items() if m != "naive"},
+        },
+        out / "ihdp.png",
+        "error (mean over replications)",
+        f"IHDP surface B, {len(per_rep)} replications",
+        errors={
+            "eps_ATE": {m: v["eps_ate_sd"] for m, v in summary.items()},
+            "sqrt PEHE": {m: v["sqrt_pehe_sd"] for m, v in summary.items()},
+        },
+    )
+    return result
+
+
+if __name__ == "__main__":
+    main()
