@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -81,7 +82,7 @@ class Variable:
             if not self.values:
                 raise GraphError(f"categorical variable {n!r} needs a non-empty 'values' list")
             keys = [_value_key(v) for v in self.values]
-            dup = {k for k in keys if keys.count(k) > 1}
+            dup = {k for k, c in Counter(keys).items() if c > 1}
             if dup:
                 raise GraphError(f"categorical variable {n!r}: duplicate values {sorted(dup)}")
             for v in self.values:
