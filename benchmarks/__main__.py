@@ -3,9 +3,15 @@
 import argparse
 import sys
 
-from . import bnlearn, demo_world, parent_attention
+from . import bnlearn, demo_world, ihdp, lalonde, parent_attention
 
-BENCHMARKS = {"demo_world": demo_world, "parent_attention": parent_attention, "bnlearn": bnlearn}
+BENCHMARKS = {
+    "demo_world": demo_world,
+    "parent_attention": parent_attention,
+    "bnlearn": bnlearn,
+    "ihdp": ihdp,
+    "lalonde": lalonde,
+}
 
 
 def main(argv=None) -> int:

@@ -64,7 +64,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--networks", nargs="+", default=["asia", "sachs", "child", "insurance"])
     ap.add_argument("--n", type=int, nargs="+", default=[2000, 20000])
     ap.add_argument("--queries", type=int, default=20)
-    ap.add_argument("--epochs", type=float, default=12)
+    ap.add_argument("--epochs", type=float, default=30)
     ap.add_argument("--num-samples", type=int, default=20000, help="engine Monte Carlo draws per query")
     ap.add_argument("--gcm-samples", type=int, default=2000, help="DoWhy gcm draws per query")
     ap.add_argument("--no-gcm", action="store_true", help="skip DoWhy gcm (slow to fit)")

@@ -93,6 +93,24 @@ class CausalTrainingArguments(TrainingArguments):
     seed: int = 0
     disable_tqdm: bool = True
     dataloader_num_workers: int = 0
+    early_stopping_patience: int = field(
+        default=0,
+        metadata={
+            "help": "0 = off; N > 0: evaluate the held-out rows (eval_fraction) every epoch, stop after N epochs "
+            "without improvement and keep the best epoch's weights (num_train_epochs is then an upper bound)"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.early_stopping_patience > 0:
+            self.eval_strategy = "epoch"
+            self.save_strategy = "epoch"
+            self.load_best_model_at_end = True
+            self.metric_for_best_model = "eval_loss"
+            self.greater_is_better = False
+            self.save_total_limit = 1
+            self.save_only_model = True
+        super().__post_init__()
 
 
 def _split_keys(cfg: dict[str, Any]) -> tuple[dict, dict, dict]:
@@ -296,12 +314,21 @@ def train(
 
     allowed = segment_attention_matrix(graph) if model_args.attention == "parents" else None
     args.remove_unused_columns = False  # the collator needs segment_ids for parent-restricted attention
+    callbacks = []
+    if args.early_stopping_patience > 0:
+        if eval_ds is None or not len(eval_ds):
+            raise GraphError("early_stopping_patience needs held-out rows: set eval_fraction > 0 (e.g. 0.05)")
+        from transformers import EarlyStoppingCallback
+
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=train_ds,
+        eval_dataset=eval_ds if callbacks else None,
         data_collator=CausalDataCollator(tok.pad_id, allowed),
         processing_class=tok.hf,
+        callbacks=callbacks or None,
     )
     ckpt = None
     if resume:
@@ -318,6 +345,12 @@ def train(
         "world_size": int(args.world_size),
         **model_summary(model),
     }
+    if callbacks:
+        metrics["epochs_trained"] = float(trainer.state.epoch or 0)
+        metrics["best_epoch_eval_loss"] = trainer.state.best_metric
+        if args.process_index == 0:  # the best weights are loaded; the epoch checkpoints are not part of the engine
+            for ck in Path(args.output_dir).glob("checkpoint-*"):
+                shutil.rmtree(ck, ignore_errors=True)
     if eval_ds is not None and len(eval_ds):
         nll = evaluate_nll(trainer.model, eval_ds, list(graph.order), tok.pad_id, allowed=allowed)
         metrics["eval_rows"] = len(eval_ds)

@@ -206,3 +206,34 @@ def test_data_formats(tmp_path, fmt):
         datasets.Dataset.from_pandas(rows).save_to_disk(str(path))
     out = train({"graph": GRAPH, "data": str(path), "output_dir": str(tmp_path / "out"), **FAST})
     assert CausalEngine.from_pretrained(out).config.metrics["train_rows"] == 38
+
+
+def test_early_stopping_keeps_the_best_epoch_and_no_checkpoints(tmp_path):
+    out = train(
+        {
+            "world": "demo",
+            "world_rows": 600,
+            "eval_fraction": 0.2,
+            "num_train_epochs": 60,
+            "learning_rate": 0.02,  # large enough to overfit 480 rows quickly, so the held-out loss turns
+            "lr_scheduler_type": "constant",
+            "early_stopping_patience": 1,
+            "output_dir": str(tmp_path / "es"),
+            "logging_steps": 10**6,
+        }
+    )
+    m = json.loads((out / "causal_config.json").read_text())["metrics"]
+    assert m["epochs_trained"] < 60 and m["best_epoch_eval_loss"] > 0
+    assert not list(out.glob("checkpoint-*")) and (out / "model.safetensors").exists()
+    eng = CausalEngine.from_pretrained(out)
+    assert sum(eng.query("recovery", do={"treatment": 1}, num_samples=50).probs.values()) == pytest.approx(1.0)
+    with pytest.raises(GraphError, match="eval_fraction"):
+        train(
+            {
+                "world": "demo",
+                "world_rows": 100,
+                "eval_fraction": 0.0,
+                "early_stopping_patience": 1,
+                "output_dir": str(tmp_path / "bad"),
+            }
+        )

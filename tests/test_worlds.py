@@ -86,3 +86,16 @@ def test_bnlearn_world_exact_answers_and_queries():
     for q in qs:
         ((x, _),) = q["do"].items()
         assert x in w.graph.ancestors(q["target"])
+
+
+def test_bnlearn_queries_prefer_confounded_ones_and_top_up():
+    pytest.importorskip("pgmpy")
+    from hf_causal.worlds.bnlearn import BNWorld
+
+    w = BNWorld("asia")
+    qs = w.queries(3, seed=0, min_gap=0.02, fallback_gap=0.005)
+    gaps = [q["gap"] for q in qs]
+    strong = [g for g in gaps if g >= 0.02]
+    assert len(qs) == 3 and 0 < len(strong) < 3  # asia has few confounded queries: the rest are top-ups
+    assert gaps[: len(strong)] == strong and all(g >= 0.005 for g in gaps)  # confounded ones first
+    assert all(abs(tv_distance(q["observational"], q["exact"]) - q["gap"]) < 1e-12 for q in qs)

@@ -72,15 +72,19 @@ class BNWorld:
         f = self._ve.query([target], evidence=evidence, show_progress=False)
         return self._factor_to_dict(f, target)
 
-    def queries(self, k: int = 20, seed: int = 0, min_gap: float = 0.02, max_tries: int = 2000) -> list[dict]:
+    def queries(
+        self, k: int = 20, seed: int = 0, min_gap: float = 0.02, fallback_gap: float = 0.005, max_tries: int = 2000
+    ) -> list[dict]:
         """``k`` seeded queries P(Y | do(X=x)) with X an ancestor of Y where confounding matters:
-        TV(observational, interventional) >= ``min_gap``. Falls back to the largest gaps found."""
+        TV(observational, interventional) >= ``min_gap``. Networks with little confounding (asia) have
+        fewer such queries; the list is then topped up with the largest gaps >= ``fallback_gap``
+        among the candidates tried. Each query records its ``gap``."""
         from ..metrics import tv_distance
 
         rng = np.random.default_rng(seed)
         g = self.graph
         pairs = [(x, y) for y in g.order for x in sorted(g.ancestors(y))]
-        found, seen = [], set()
+        found, spare, seen = [], [], set()
         for _ in range(max_tries):
             if len(found) >= k or not pairs:
                 break
@@ -94,7 +98,9 @@ class BNWorld:
             except Exception:  # noqa: BLE001 - zero-probability evidence
                 continue
             do = self.exact(y, {x: val})
-            gap = tv_distance(obs, do)
-            if gap >= min_gap:
-                found.append({"target": y, "do": {x: val}, "exact": do, "observational": obs, "gap": gap})
+            q = {"target": y, "do": {x: val}, "exact": do, "observational": obs, "gap": tv_distance(obs, do)}
+            (found if q["gap"] >= min_gap else spare).append(q)
+        if len(found) < k:
+            spare = sorted((q for q in spare if q["gap"] >= fallback_gap), key=lambda q: -q["gap"])
+            found += spare[: k - len(found)]
         return found

@@ -275,13 +275,25 @@ def demo_world(continuous: bool = False) -> DiscreteSCM:
     return DiscreteSCM(g, cpts, gaussians, name="demo-continuous" if continuous else "demo")
 
 
-WORLDS: dict[str, Callable[[], DiscreteSCM]] = {
+def _lazy(module: str, cls: str) -> Callable[[], Any]:
+    def make():
+        import importlib
+
+        return getattr(importlib.import_module(f"hf_causal.worlds.{module}"), cls)()
+
+    return make
+
+
+WORLDS: dict[str, Callable[[], Any]] = {
     "demo": demo_world,
     "demo-continuous": lambda: demo_world(continuous=True),
+    "maze": _lazy("maze", "MazeWorld"),  # variable-length action sequences (issue #5)
+    "chess": _lazy("chess", "ChessWorld"),  # KQK/KRK endgames under a behaviour policy (issue #6)
 }
 
 
-def get_world(name: str) -> DiscreteSCM:
+def get_world(name: str) -> Any:
+    """A world by name: ``.graph`` and ``.sample(n, seed)`` at least (``demo`` worlds also enumerate)."""
     if name not in WORLDS:
         raise GraphError(f"unknown world {name!r}; available: {', '.join(WORLDS)}")
     return WORLDS[name]()
