@@ -54,6 +54,9 @@ class DataArguments:
     )
     data: str | None = field(default=None, metadata={"help": "CSV, Parquet, JSON Lines or datasets folder"})
     world: str | None = field(default=None, metadata={"help": "built-in world to simulate rows from (e.g. demo)"})
+    world_options: dict[str, Any] | None = field(
+        default=None, metadata={"help": "keyword arguments of the world, e.g. {sizes: [5, 6], max_length: 32} for maze"}
+    )
     world_rows: int = field(default=20000, metadata={"help": "rows to simulate from the world"})
     world_seed: int = field(default=0, metadata={"help": "seed of the simulated rows"})
     eval_fraction: float = field(default=0.05, metadata={"help": "held-out fraction for the per-variable NLL"})
@@ -222,7 +225,7 @@ def prepare(data_args: DataArguments, model_args: ModelArguments, seed: int = 0,
     if data_args.world:
         from .worlds import get_world
 
-        world = get_world(data_args.world)
+        world = get_world(data_args.world, **(data_args.world_options or {}))
     if data_args.graph is not None:
         graph = CausalGraph.coerce(data_args.graph)
     elif world is not None:

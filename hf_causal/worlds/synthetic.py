@@ -275,16 +275,16 @@ def demo_world(continuous: bool = False) -> DiscreteSCM:
     return DiscreteSCM(g, cpts, gaussians, name="demo-continuous" if continuous else "demo")
 
 
-def _lazy(module: str, cls: str) -> Callable[[], Any]:
-    def make():
+def _lazy(module: str, cls: str) -> Callable[..., Any]:
+    def make(**options):
         import importlib
 
-        return getattr(importlib.import_module(f"hf_causal.worlds.{module}"), cls)()
+        return getattr(importlib.import_module(f"hf_causal.worlds.{module}"), cls)(**options)
 
     return make
 
 
-WORLDS: dict[str, Callable[[], Any]] = {
+WORLDS: dict[str, Callable[..., Any]] = {
     "demo": demo_world,
     "demo-continuous": lambda: demo_world(continuous=True),
     "maze": _lazy("maze", "MazeWorld"),  # variable-length action sequences (issue #5)
@@ -292,8 +292,15 @@ WORLDS: dict[str, Callable[[], Any]] = {
 }
 
 
-def get_world(name: str) -> Any:
-    """A world by name: ``.graph`` and ``.sample(n, seed)`` at least (``demo`` worlds also enumerate)."""
+def get_world(name: str, **options: Any) -> Any:
+    """A world by name: ``.graph`` and ``.sample(n, seed)`` at least (``demo`` worlds also enumerate).
+
+    ``options`` are the world's keyword arguments (``world_options`` in a recipe)."""
     if name not in WORLDS:
         raise GraphError(f"unknown world {name!r}; available: {', '.join(WORLDS)}")
-    return WORLDS[name]()
+    if options and name.startswith("demo"):
+        raise GraphError(f"world {name!r} takes no options (got {sorted(options)})")
+    try:
+        return WORLDS[name](**options)
+    except TypeError as e:
+        raise GraphError(f"world {name!r}: bad world_options {options}: {e}") from e
