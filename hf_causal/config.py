@@ -50,6 +50,8 @@ class CausalConfig:
         adapter: ``lora`` (a peft adapter beside this file) or ``none`` (full weights).
         attention: ``full`` or ``parents`` (each variable attends to its own and its parents' tokens).
         seed: the seed of data preparation and training.
+        loss_variables: the variables whose tokens were in the training loss (None: all of them).
+            The engine refuses to sample any other variable: their conditionals were never learned.
         metrics: held-out NLL per variable and other training figures.
     """
 
@@ -62,6 +64,7 @@ class CausalConfig:
     adapter: str = "none"
     attention: str = "full"
     seed: int = 0
+    loss_variables: list[str] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     hf_causal_version: str = ""
     format_version: int = FORMAT_VERSION

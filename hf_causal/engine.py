@@ -284,6 +284,15 @@ class CausalEngine:
                     "later evidence. Condition on an initial segment of the order (e.g. all pre-treatment "
                     "variables)."
                 )
+        trained = self.config.loss_variables
+        if trained is not None:
+            untrained = [v for v in order if v not in do and v not in given_names and v not in trained]
+            if untrained:
+                raise UnsupportedQueryError(
+                    f"this model was trained on the conditionals of {trained} only (loss_variables), so it cannot "
+                    f"sample {untrained}: take them from data (data=rows with those columns) or give them, or "
+                    "retrain without loss_variables"
+                )
         return _Plan(order, do, given, readout)
 
     def _order_for(self, needed: set[str], given: set[str]) -> list[str]:

@@ -54,6 +54,14 @@ class DataArguments:
     )
     data: str | None = field(default=None, metadata={"help": "CSV, Parquet, JSON Lines or datasets folder"})
     world: str | None = field(default=None, metadata={"help": "built-in world to simulate rows from (e.g. demo)"})
+    loss_variables: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "train only these variables' conditionals (default: all, the joint). With few rows and many "
+            "covariates, e.g. [treatment, outcome] spends the model on the mechanisms; queries must then take the "
+            "other variables from data (data=...), and the engine refuses to sample them"
+        },
+    )
     world_options: dict[str, Any] | None = field(
         default=None, metadata={"help": "keyword arguments of the world, e.g. {sizes: [5, 6], max_length: 32} for maze"}
     )
@@ -162,9 +170,10 @@ class CausalDataCollator:
     mask is 4-D: each variable's tokens attend only to their own and their parents' tokens.
     """
 
-    def __init__(self, pad_id: int, allowed: torch.Tensor | None = None):
+    def __init__(self, pad_id: int, allowed: torch.Tensor | None = None, loss_segments: list[int] | None = None):
         self.pad_id = pad_id
         self.allowed = allowed
+        self.loss_segments = None if loss_segments is None else torch.as_tensor(sorted(loss_segments))
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         n = max(len(f["input_ids"]) for f in features)
@@ -175,9 +184,11 @@ class CausalDataCollator:
             x = torch.as_tensor(f["input_ids"], dtype=torch.long)
             ids[i, : len(x)] = x
             mask[i, : len(x)] = 1
-            if self.allowed is not None:
+            if self.allowed is not None or self.loss_segments is not None:
                 seg[i, : len(x)] = torch.as_tensor(f["segment_ids"], dtype=torch.long)
         labels = ids.masked_fill(mask == 0, -100)
+        if self.loss_segments is not None:  # only these variables' tokens are predicted
+            labels = labels.masked_fill(~torch.isin(seg, self.loss_segments), -100)
         attn: torch.Tensor = mask
         if self.allowed is not None:
             from .engine import _segment_mask_4d
@@ -316,6 +327,14 @@ def train(
     from .modeling import segment_attention_matrix
 
     allowed = segment_attention_matrix(graph) if model_args.attention == "parents" else None
+    loss_segments = None
+    if data_args.loss_variables is not None:
+        unknown = [v for v in data_args.loss_variables if v not in graph.variables]
+        if unknown or not data_args.loss_variables:
+            raise GraphError(
+                f"loss_variables: {unknown or 'empty list'} not variables of the graph ({', '.join(graph.order)})"
+            )
+        loss_segments = [graph.order.index(v) for v in data_args.loss_variables] + [-1]  # -1: <eos>
     args.remove_unused_columns = False  # the collator needs segment_ids for parent-restricted attention
     callbacks = []
     if args.early_stopping_patience > 0:
@@ -329,7 +348,7 @@ def train(
         args=args,
         train_dataset=train_ds,
         eval_dataset=eval_ds if callbacks else None,
-        data_collator=CausalDataCollator(tok.pad_id, allowed),
+        data_collator=CausalDataCollator(tok.pad_id, allowed, loss_segments),
         processing_class=tok.hf,
         callbacks=callbacks or None,
     )
@@ -369,6 +388,7 @@ def train(
             adapter=model_args.adapter,
             attention=model_args.attention,
             seed=args.seed,
+            loss_variables=list(data_args.loss_variables) if data_args.loss_variables is not None else None,
             metrics=json.loads(json.dumps(metrics, default=float)),
         )
         save_engine_folder(trainer.model, tok, config, args.output_dir)

@@ -237,3 +237,30 @@ def test_early_stopping_keeps_the_best_epoch_and_no_checkpoints(tmp_path):
                 "output_dir": str(tmp_path / "bad"),
             }
         )
+
+
+def test_loss_variables_mask_the_rest_and_the_engine_refuses_to_sample_them(tmp_path):
+    from hf_causal import UnsupportedQueryError
+    from hf_causal.training import CausalDataCollator
+
+    feats = [
+        {"input_ids": [5, 6, 7, 8, 9], "segment_ids": [0, 0, 1, 1, -1]},
+        {"input_ids": [5, 6], "segment_ids": [0, 0]},
+    ]
+    b = CausalDataCollator(0, None, loss_segments=[1, -1])(feats)
+    assert b["labels"].tolist() == [[-100, -100, 7, 8, 9], [-100, -100, -100, -100, -100]]
+    assert CausalDataCollator(0)(feats)["labels"].tolist()[0] == [5, 6, 7, 8, 9]
+
+    keep = ["treatment", "biomarker", "recovery"]
+    common = {"world": "demo", "world_rows": 1500, "num_train_epochs": 2, "logging_steps": 10**6}
+    out = train({**common, "loss_variables": keep, "output_dir": str(tmp_path / "m")})
+    eng = CausalEngine.from_pretrained(out)
+    assert eng.config.loss_variables == keep
+    with pytest.raises(UnsupportedQueryError, match=r"cannot sample \['age', 'severity'\]"):
+        eng.query("recovery", do={"treatment": 1}, num_samples=10)
+    rows = pd.DataFrame({"age": ["old", "young"], "severity": ["mild", "severe"]})
+    d = eng.query("recovery", do={"treatment": 1}, data=rows)  # contexts from data: allowed
+    assert d.n_samples == 2 and sum(d.probs.values()) == pytest.approx(1.0)
+    with pytest.raises(GraphError, match="loss_variables.*'outcome'"):
+        train({**common, "loss_variables": ["outcome"], "output_dir": str(tmp_path / "bad")})
+    assert not (tmp_path / "bad" / "causal_config.json").exists()
