@@ -41,7 +41,7 @@ def load_ihdp(rep: int):
     return df, np.asarray(tau, dtype=float)
 
 
-def ihdp_graph(df, bins: int = 32) -> dict:
+def ihdp_graph(df, bins: int = 32, covariate_bins: int | None = None) -> dict:
     """Covariates are roots; every covariate causes treatment and outcome; treatment causes outcome."""
     import numpy as np
 
@@ -52,7 +52,7 @@ def ihdp_graph(df, bins: int = 32) -> dict:
         if len(u) <= CONTINUOUS_MIN_UNIQUE and np.all(u == np.round(u)):
             variables[c] = {"type": "categorical", "values": [int(v) for v in u]}
         else:
-            variables[c] = {"type": "continuous", "bins": bins}
+            variables[c] = {"type": "continuous", "bins": covariate_bins or bins}
     variables["treat"] = {"type": "categorical", "values": [0, 1]}
     variables["y"] = {"type": "continuous", "bins": bins}
     edges = [[c, "treat"] for c in covs] + [[c, "y"] for c in covs] + [["treat", "y"]]
@@ -95,7 +95,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--n-embd", type=int, default=64)
     ap.add_argument("--n-layer", type=int, default=2)
     ap.add_argument("--dropout", type=float, default=0.1)
-    ap.add_argument("--bins", type=int, default=32)
+    ap.add_argument("--bins", type=int, default=32, help="quantile bins of the outcome")
+    ap.add_argument("--covariate-bins", type=int, default=8, help="quantile bins of continuous covariates")
+    ap.add_argument(
+        "--loss-variables",
+        nargs="*",
+        default=["y"],
+        help="variables in the training loss (default: the outcome only; contexts come from the rows); "
+        "pass no names to train the full joint",
+    )
     ap.add_argument("--out", default="results/ihdp")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
@@ -112,7 +120,7 @@ def main(argv=None) -> dict:
         df, tau = load_ihdp(rep)
         mdir, t_train = train_on_rows(
             df,
-            ihdp_graph(df, args.bins),
+            ihdp_graph(df, args.bins, args.covariate_bins),
             out / f"model_rep{rep}",
             num_train_epochs=args.epochs,
             learning_rate=args.learning_rate,
@@ -122,6 +130,7 @@ def main(argv=None) -> dict:
             per_device_train_batch_size=64,
             eval_fraction=0.0,
             seed=rep,
+            **({"loss_variables": args.loss_variables} if args.loss_variables else {}),
         )
         t0 = time.time()
         eng = CausalEngine.from_pretrained(mdir)

@@ -74,6 +74,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--test-mazes", type=int, default=200, help="held-out mazes for the per-maze table")
     ap.add_argument("--pop-mazes", type=int, default=2000, help="mazes for the simulator's population values")
     ap.add_argument("--epochs", type=float, default=None, help="default: the recipe's")
+    ap.add_argument("--n-embd", type=int, default=None, help="default: the recipe's")
+    ap.add_argument("--n-layer", type=int, default=None, help="default: the recipe's")
     ap.add_argument("--model", default=None, help="use this trained engine folder instead of training")
     ap.add_argument("--out", default="results/maze")
     ap.add_argument("--smoke", action="store_true")
@@ -96,6 +98,10 @@ def main(argv=None) -> dict:
         overrides["world_rows"] = args.rows
     if args.epochs:
         overrides["num_train_epochs"] = args.epochs
+    if args.n_embd:
+        overrides["n_embd"] = args.n_embd
+    if args.n_layer:
+        overrides["n_layer"] = args.n_layer
     if args.smoke:
         overrides.update(n_embd=32, n_layer=1)
     cfg = {**recipe, **overrides}

@@ -19,14 +19,19 @@ def _blocks(lang):
     return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
 
 
-def test_readme_python_examples_run(demo_model_dir, tmp_path, monkeypatch, capsys):
+def test_readme_python_examples_run(demo_model_dir, maze_model_dir, tmp_path, monkeypatch, capsys):
+    from conftest import MAZE_OPTIONS
+
     monkeypatch.chdir(ROOT)
     for block in _blocks("python"):
         code = block.replace('"outputs/demo"', repr(str(demo_model_dir)))
+        code = code.replace('"outputs/maze"', repr(str(maze_model_dir)))  # the tests' small maze engine
+        code = code.replace("MazeWorld(sizes=(5, 6), max_length=32)", f"MazeWorld(**{MAZE_OPTIONS!r})")
         code = code.replace('"outputs/quick"', repr(str(tmp_path / "quick")))
         exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "recovery" in out  # the DataFrame head was printed
+    assert "P(reached | do(detour), maze):" in out and "E[reached | do(R, R)]:" in out
 
 
 def test_readme_cli_examples_run(demo_model_dir, tmp_path, monkeypatch, capsys):

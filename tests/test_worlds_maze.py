@@ -217,7 +217,7 @@ def test_off_policy_action_lists(world, obs):
 
 def test_graph_spec_and_codec_round_trip(world, obs):
     g = world.graph
-    assert g.order == ["size", "maze", "start", "goal", "actions", "reached", "distance"]
+    assert g.order == ["size", "start", "goal", "maze", "actions", "reached", "distance"]
     assert set(g.parents("actions")) == {"size", "maze", "start", "goal"}
     assert set(g.parents("distance")) == {"size", "maze", "start", "goal", "actions", "reached"}
     # back-door criterion: with the edges out of actions removed, the context separates actions from the outcomes

@@ -40,7 +40,7 @@ Example:
     >>> w = MazeWorld()
     >>> df = w.sample(200, seed=0)
     >>> list(df.columns)
-    ['size', 'maze', 'start', 'goal', 'actions', 'reached', 'distance']
+    ['size', 'start', 'goal', 'maze', 'actions', 'reached', 'distance']
     >>> row = df.iloc[0]
     >>> path = w.off_policy_actions(row, "shortest")          # 3 moves; slips make it uncertain
     >>> po = w.potential_outcome(row, path)
@@ -84,8 +84,17 @@ _DR = (-1, 1, 0, 0)
 _DC = (0, 0, -1, 1)
 _OPP = (1, 0, 3, 2)
 _IDX = {m: i for i, m in enumerate(MOVES)}
-CELL_SYMBOLS: tuple[str, ...] = tuple(format(b, "x") for b in range(16))
-"""The maze alphabet: hex digit of a cell's open sides (``U=1, R=2, D=4, L=8``)."""
+CELL_SYMBOLS: tuple[str, ...] = tuple(f"{b:x}{mark}" for mark in ("", "S", "G") for b in range(16))
+"""The maze alphabet: hex digit of a cell's open sides (``U=1, R=2, D=4, L=8``), suffixed ``S`` on the
+start cell and ``G`` on the goal cell (48 symbols; ``CELL_SYMBOLS[b]`` is the unmarked cell ``b``).
+The marks put start and goal where the walls are: "the goal is the next cell to the right" is then
+a relation between neighbouring tokens, which a small model learns far more easily than one between
+two cell numbers."""
+
+
+def maze_tokens(bits: Sequence[int], start: int, goal: int) -> list[str]:
+    """Row-major cell tokens with the start and goal marks."""
+    return [f"{b:x}" + ("S" if c == start else "G" if c == goal else "") for c, b in enumerate(bits)]
 
 
 @cache
@@ -207,10 +216,20 @@ class Maze:
         if "size" in row and row["size"] is not None and int(row["size"]) != size:
             raise GraphError(f"row says size {row['size']} but its maze has {len(toks)} cells")
         try:
-            bits = [int(t, 16) for t in toks]
+            bits = [int(t.rstrip("SG"), 16) for t in toks]
         except ValueError:
-            raise GraphError(f"maze tokens must be hex digits 0-f, got {toks[:5]}...") from None
-        return cls(size, bits, int(row["start"]), int(row["goal"]))
+            raise GraphError(f"maze tokens must be hex digits 0-f (marked S/G), got {toks[:5]}...") from None
+        marks = {m: [c for c, t in enumerate(toks) if t.endswith(m)] for m in ("S", "G")}
+        start = int(row["start"]) if row.get("start") is not None else None
+        goal = int(row["goal"]) if row.get("goal") is not None else None
+        for name, m, v in (("start", "S", start), ("goal", "G", goal)):
+            if marks[m] and (len(marks[m]) > 1 or (v is not None and marks[m][0] != v)):
+                raise GraphError(f"maze marks {name} at cell(s) {marks[m]} but the row's {name} is {v}")
+        start = start if start is not None else (marks["S"] or [None])[0]
+        goal = goal if goal is not None else (marks["G"] or [None])[0]
+        if start is None or goal is None:
+            raise GraphError("row has no start/goal (neither columns nor S/G marks in the maze)")
+        return cls(size, bits, start, goal)
 
     @property
     def n_cells(self) -> int:
@@ -324,18 +343,19 @@ class MazeWorld:
     def graph_spec(self) -> dict[str, Any]:
         """The causal graph as a ``CausalGraph.from_dict`` mapping."""
         cells = max(self.sizes) ** 2
-        ctx = ["size", "maze", "start", "goal"]
+        ctx = ["size", "start", "goal", "maze"]
         return {
             "variables": {
                 "size": {"type": "categorical", "values": list(self.sizes), "description": "cells per side"},
+                "start": {"type": "integer", "min": 0, "max": cells - 1, "description": "start cell (row-major)"},
+                "goal": {"type": "integer", "min": 0, "max": cells - 1, "description": "goal cell (row-major)"},
                 "maze": {
                     "type": "sequence",
                     "alphabet": list(CELL_SYMBOLS),
                     "max_length": cells,
-                    "description": "row-major cells, hex digit of the open sides (U=1, R=2, D=4, L=8)",
+                    "description": "row-major cells, hex digit of the open sides (U=1, R=2, D=4, L=8), "
+                    "start marked S, goal marked G",
                 },
-                "start": {"type": "integer", "min": 0, "max": cells - 1, "description": "start cell (row-major)"},
-                "goal": {"type": "integer", "min": 0, "max": cells - 1, "description": "goal cell (row-major)"},
                 "actions": {
                     "type": "sequence",
                     "alphabet": list(MOVES),
@@ -354,6 +374,8 @@ class MazeWorld:
                 ["size", "maze"],
                 ["size", "start"],
                 ["size", "goal"],
+                ["start", "maze"],  # the maze tokens carry the start/goal marks
+                ["goal", "maze"],
                 *[[v, "actions"] for v in ctx],
                 *[[v, "reached"] for v in [*ctx, "actions"]],
                 *[[v, "distance"] for v in [*ctx, "actions"]],
@@ -374,7 +396,7 @@ class MazeWorld:
         start = int(rng.integers(n))
         goal = int(rng.integers(n - 1))
         goal += goal >= start
-        row = {"size": size, "maze": [CELL_SYMBOLS[b] for b in bits], "start": start, "goal": goal}
+        row = {"size": size, "start": start, "goal": goal, "maze": maze_tokens(bits, start, goal)}
         return row, Maze(size, bits, start, goal)
 
     def behaviour(self, row: Mapping[str, Any] | Maze, rng: np.random.Generator) -> list[str]:
