@@ -139,8 +139,11 @@ def main(argv=None) -> dict:
                 "n": n,
                 "queries": len(queries),
                 "seconds": secs,
-                **{f"{k}_mean_tv": float(np.mean(v)) for k, v in tv.items()},
-                **{f"{k}_max_tv": float(np.max(v)) for k, v in tv.items()},
+                # MLE leaves a CPD undefined (0/0) when a parent configuration never occurs in the rows:
+                # such queries are NaN for it and left out of its mean (the count is reported)
+                **{f"{k}_mean_tv": float(np.nanmean(v)) for k, v in tv.items()},
+                **{f"{k}_max_tv": float(np.nanmax(v)) for k, v in tv.items()},
+                **{f"{k}_undefined": int(np.isnan(v).sum()) for k, v in tv.items()},
                 "per_query": [
                     {"target": q["target"], "do": q["do"], "gap": q["gap"], **{m: tv[m][i] for m in methods}}
                     for i, q in enumerate(queries)
@@ -155,6 +158,8 @@ def main(argv=None) -> dict:
     for r in results:
         e, sec = r["engine_mean_tv"], r["seconds"]
         row = [r["network"], r["n"], r["queries"], *[r[f"{m}_mean_tv"] for m in methods]]
+        if r["pgmpy_mle_undefined"]:
+            row[3 + methods.index("pgmpy_mle")] = f"{r['pgmpy_mle_mean_tv']:.4f} ({r['pgmpy_mle_undefined']} undefined)"
         row += [f"{e / max(r['pgmpy_mle_mean_tv'], 1e-12):.2f}"]
         row += [f"{e / max(r['dowhy_gcm_mean_tv'], 1e-12):.2f}"] if not args.no_gcm else []
         row += [f"{e / max(r['naive_mean_tv'], 1e-12):.2f}", r["engine_max_tv"], r["pgmpy_mle_max_tv"]]

@@ -89,9 +89,13 @@ def _econml(df, rep: int) -> dict:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reps", type=int, default=10, help="replications (random_state 0..reps-1)")
-    ap.add_argument("--epochs", type=float, default=60)
-    ap.add_argument("--learning-rate", type=float, default=2e-3)
+    ap.add_argument("--reps", type=int, default=10, help="replications (random_state first-rep..first-rep+reps-1)")
+    ap.add_argument("--first-rep", type=int, default=0, help="first replication (split a run across processes)")
+    ap.add_argument(
+        "--merge", nargs="+", default=None, help="only merge the ihdp.json files of split runs into one table"
+    )
+    ap.add_argument("--epochs", type=float, default=150)
+    ap.add_argument("--learning-rate", type=float, default=3e-3)
     ap.add_argument("--n-embd", type=int, default=64)
     ap.add_argument("--n-layer", type=int, default=2)
     ap.add_argument("--dropout", type=float, default=0.1)
@@ -115,8 +119,13 @@ def main(argv=None) -> dict:
     from hf_causal import CausalEngine
 
     out = Path(args.out)
+    if args.merge:
+        import json
+
+        per_rep = [r for f in args.merge for r in json.loads(Path(f).read_text())["replications"]]
+        return _report(sorted(per_rep, key=lambda r: r["rep"]), args, out)
     per_rep = []
-    for rep in range(args.reps):
+    for rep in range(args.first_rep, args.first_rep + args.reps):
         df, tau = load_ihdp(rep)
         mdir, t_train = train_on_rows(
             df,
@@ -147,6 +156,12 @@ def main(argv=None) -> dict:
             }
         per_rep.append(rec)
         print({k: (v if not isinstance(v, dict) else round(v["eps_ate"], 3)) for k, v in rec.items()}, flush=True)
+    return _report(per_rep, args, out)
+
+
+def _report(per_rep: list[dict], args, out: Path) -> dict:
+    import numpy as np
+
     methods = [k for k in per_rep[0] if isinstance(per_rep[0][k], dict)]
     summary = {}
     for m in methods:
