@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from . import bnlearn, demo_world, ihdp, lalonde, parent_attention
+from . import bnlearn, demo_world, ihdp, lalonde, maze, parent_attention
 
 BENCHMARKS = {
     "demo_world": demo_world,
@@ -11,6 +11,7 @@ BENCHMARKS = {
     "bnlearn": bnlearn,
     "ihdp": ihdp,
     "lalonde": lalonde,
+    "maze": maze,
 }
 
 

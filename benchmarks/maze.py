@@ -81,7 +81,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.rows, args.test_mazes, args.pop_mazes, args.epochs = 300, 6, 50, 1
+        args.rows, args.test_mazes, args.pop_mazes, args.epochs = 300, 4, 50, 1
     warnings.filterwarnings("ignore")
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
