@@ -707,7 +707,8 @@ class CausalEngine:
             raise UnsupportedQueryError("cate() needs given covariates; use ate() for the average effect")
         return self._contrast("CATE", outcome, treatment, treated, control, given, num_samples, seed, event, None)
 
-    def _contrast(self, name, outcome, treatment, treated, control, given, num_samples, seed, event, data, raw=False):
+    def _arms(self, outcome, treatment, treated, control, given, num_samples, seed, event, data):
+        """Per-context means and forced-value log-probs of the treated and the control arm (same seed)."""
         self.graph.variable(treatment)
         if data is not None:
             from .data import load_table
@@ -716,11 +717,12 @@ class CausalEngine:
         arms = []
         for val in (treated, control):
             plan, rows = self._plan_with_data([outcome], {treatment: val}, given, data, outcome)
-            mu, logp = self._mu(outcome, plan, num_samples, seed, event, rows)
-            arms.append((mu, logp))
+            arms.append(self._mu(outcome, plan, num_samples, seed, event, rows))
+        return arms
+
+    def _contrast(self, name, outcome, treatment, treated, control, given, num_samples, seed, event, data):
+        arms = self._arms(outcome, treatment, treated, control, given, num_samples, seed, event, data)
         f = arms[0][0] - arms[1][0]
-        if raw:
-            return f
         diag = self._positivity_warning({**arms[0][1], **{f"{k} (control)": v for k, v in arms[1][1].items()}})
         g = _fmt(self._coerce(given, "given")) if given else ""
         label = f"{name}: E[{outcome} | do({treatment}={treated}){', ' + g if g else ''}] - E[{outcome} | do({treatment}={control}){', ' + g if g else ''}]"
@@ -761,8 +763,8 @@ class CausalEngine:
             raise ValueError(f"draws_per_row must be >= 1, got {draws_per_row}")
         df = load_table(data, self.graph)
         rep = df.loc[df.index.repeat(draws_per_row)].reset_index(drop=True)
-        est = self._contrast("CATE", outcome, treatment, treated, control, None, len(rep), seed, event, rep, True)
-        return est.reshape(len(df), draws_per_row).mean(1)
+        (mu1, _), (mu0, _) = self._arms(outcome, treatment, treated, control, None, len(rep), seed, event, rep)
+        return (mu1 - mu0).reshape(len(df), draws_per_row).mean(1)
 
     def att(
         self,

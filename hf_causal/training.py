@@ -250,6 +250,12 @@ def prepare(data_args: DataArguments, model_args: ModelArguments, seed: int = 0,
     else:
         raise GraphError("recipe needs `data` (a file) or a `world` to simulate rows from")
     check_columns(graph.order, list(df.columns))
+    if data_args.loss_variables is not None:  # before any work on the rows
+        unknown = [v for v in data_args.loss_variables if v not in graph.variables]
+        if unknown or not data_args.loss_variables:
+            raise GraphError(
+                f"loss_variables: {unknown or 'empty list'} not variables of the graph ({', '.join(graph.order)})"
+            )
     df = df[graph.order].reset_index(drop=True)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(df))
@@ -328,12 +334,7 @@ def train(
 
     allowed = segment_attention_matrix(graph) if model_args.attention == "parents" else None
     loss_segments = None
-    if data_args.loss_variables is not None:
-        unknown = [v for v in data_args.loss_variables if v not in graph.variables]
-        if unknown or not data_args.loss_variables:
-            raise GraphError(
-                f"loss_variables: {unknown or 'empty list'} not variables of the graph ({', '.join(graph.order)})"
-            )
+    if data_args.loss_variables is not None:  # names were checked in prepare()
         loss_segments = [graph.order.index(v) for v in data_args.loss_variables] + [-1]  # -1: <eos>
     args.remove_unused_columns = False  # the collator needs segment_ids for parent-restricted attention
     callbacks = []
