@@ -12,6 +12,7 @@ from .config import CausalConfig, IncompatibleVersionError
 from .data import load_table
 from .engine import CausalEngine, CausalWarning, Distribution, Estimate, UnsupportedQueryError
 from .graph import CausalGraph, GraphError, Variable
+from .interventions import PartialSequence
 from .hub import load, push_to_hub, render_model_card, save_model_card
 from .modeling import ModelArguments, build_model, load_model
 from .pipeline import CausalInferencePipeline
@@ -38,6 +39,7 @@ __all__ = [
     "GraphError",
     "IncompatibleVersionError",
     "ModelArguments",
+    "PartialSequence",
     "Sequencifier",
     "UnsupportedQueryError",
     "Variable",

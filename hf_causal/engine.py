@@ -31,6 +31,7 @@ import torch
 
 from .config import CausalConfig
 from .graph import CausalGraph, GraphError
+from .interventions import PartialSequence
 from .sequencify import Sequencifier
 from .tokenization import CausalTokenizer
 
@@ -54,6 +55,8 @@ class CausalWarning(UserWarning):
 
 
 def _jsonable(v: Any) -> Any:
+    if isinstance(v, PartialSequence):
+        return {"partial": v.to_dict()}
     if isinstance(v, (np.integer,)):
         return int(v)
     if isinstance(v, (np.floating,)):
@@ -218,6 +221,9 @@ class CausalEngine:
             var = self.graph.variable(k)  # raises for unknown names
             if callable(v):
                 raise UnsupportedQueryError(f"{what}[{k!r}]: soft interventions (callables) are not supported yet")
+            if isinstance(v, PartialSequence):
+                out[k] = self._coerce_partial(k, v, what)
+                continue
             try:
                 out[k] = var.coerce(v)
             except GraphError as e:
@@ -225,6 +231,29 @@ class CausalEngine:
             if var.type in ("text", "sequence"):
                 self.tokenizer.encode_value(k, out[k])  # length checks
         return out
+
+    def _coerce_partial(self, k: str, v: PartialSequence, what: str) -> PartialSequence:
+        var = self.graph[k]
+        if what != "do":
+            raise UnsupportedQueryError(
+                f"{what}[{k!r}]: a PartialSequence is an intervention (do=); conditioning on some steps of a "
+                "sequence is not a prefix conditional of the model"
+            )
+        if var.type != "sequence":
+            raise UnsupportedQueryError(
+                f"do[{k!r}]: PartialSequence needs a sequence variable; {k!r} is {var.type}"
+                + (" (force whole text values, or declare the words as a sequence variable)" if var.type == "text" else "")
+            )
+        top = max([*v.forced, (v.length or 0) - 1], default=-1)
+        if top >= var.max_length or (v.length or 0) > var.max_length:
+            raise GraphError(f"do: {k!r} has max_length {var.max_length}, but the partial intervention reaches step {top}")
+        forced = {}
+        for i, sym in v.forced.items():
+            try:
+                (forced[i],) = var.coerce([sym])
+            except GraphError as e:
+                raise GraphError(f"do: {k!r} step {i}: {e}") from None
+        return PartialSequence(forced, v.length)
 
     def _plan(
         self,
@@ -404,7 +433,13 @@ class CausalEngine:
                 + [tok.eos_id],
                 dtype=torch.long,
             )
-            if v in plan.do:
+            if v in plan.do and isinstance(plan.do[v], PartialSequence):
+                part = plan.do[v]
+                forced = {i: tok.encode_value(v, [x])[0] for i, x in part.forced.items()}
+                values[v], forced_logp[v] = self._sample_variable_length(
+                    st, flush(), var, vids, term, gen, pending, forced=forced, length=part.length
+                )
+            elif v in plan.do:
                 ids = tok.encode_value(v, plan.do[v])
                 push_const(ids, v)
                 logits = flush(keep=len(ids) + 1)  # [m, len+1, V]
@@ -467,7 +502,7 @@ class CausalEngine:
                 pending.append((chosen[:, None], torch.ones(m, 1, dtype=torch.long), seg_of[v]))
                 values[v] = [[c] for c in chosen.tolist()]
             else:
-                values[v] = self._sample_variable_length(st, flush(), var, vids, term, gen, pending)
+                values[v], _ = self._sample_variable_length(st, flush(), var, vids, term, gen, pending)
         return values, readout, forced_logp
 
     def _allowed_ids(self, var, vids: torch.Tensor) -> torch.Tensor:
@@ -489,19 +524,53 @@ class CausalEngine:
         return sub - torch.logsumexp(sub, -1, keepdim=True)
 
     def _sample_variable_length(
-        self, st: _State, logits: torch.Tensor, var, vids, term, gen, pending
-    ) -> list[list[int]]:
+        self,
+        st: _State,
+        logits: torch.Tensor,
+        var,
+        vids,
+        term,
+        gen,
+        pending,
+        forced: Mapping[int, int] | None = None,
+        length: int | None = None,
+    ) -> tuple[list[list[int]], torch.Tensor]:
+        """Sample one sequence/text segment token by token (the end is a sampled event too).
+
+        ``forced``: ``{step: token id}`` clamped instead of sampled (a partial intervention);
+        ``length``: a fixed length (no end before it, the end at it). Without a fixed length a row
+        may end before a forced step, which then does not happen. Returns the token lists and
+        ``[m, 2]`` log-probabilities of the forced tokens the rows took (sum, least likely one).
+        """
         m = logits.shape[0]
+        forced = dict(forced or {})
         allowed = self._allowed_ids(var, vids)
+        slot = {int(t): i for i, t in enumerate(allowed.tolist())}
         out: list[list[int]] = [[] for _ in range(m)]
         done = torch.zeros(m, dtype=torch.bool)
+        f_sum = torch.zeros(m)
+        f_min = torch.zeros(m)
         last = logits[:, -1].float()
-        for step in range(var.max_length + 1):
+        cap = var.max_length if length is None else min(length, var.max_length)
+        for step in range(cap + 1):
             lp = torch.log_softmax(last, -1).cpu()
             cand = torch.cat([lp[:, allowed], torch.logsumexp(lp[:, term], -1, keepdim=True)], 1)
-            if step == var.max_length:
+            cand = cand - torch.logsumexp(cand, -1, keepdim=True)
+            if step == cap:
                 cand[:, :-1] = -math.inf
-            choice = torch.multinomial(torch.softmax(cand, -1), 1, generator=gen)[:, 0]
+            elif length is not None:
+                cand[:, -1] = -math.inf
+            if step in forced and step < cap:
+                j = slot[forced[step]]
+                p_end = cand[:, -1].exp()
+                ended = torch.rand(m, generator=gen) < p_end if length is None else torch.zeros(m, dtype=torch.bool)
+                choice = torch.where(ended, len(allowed), j)
+                took = ~done & ~ended
+                lp_tok = torch.where(took, cand[:, j], torch.zeros(m))
+                f_sum += lp_tok
+                f_min = torch.minimum(f_min, lp_tok)
+            else:
+                choice = torch.multinomial(torch.softmax(cand, -1), 1, generator=gen)[:, 0]
             ended = choice == len(allowed)
             newly = ~done & ~ended
             toks = torch.where(newly, allowed[choice.clamp(max=len(allowed) - 1)], self.tokenizer.pad_id)
@@ -512,7 +581,7 @@ class CausalEngine:
                 break
             sg = torch.full((m, 1), self._pos[var.name], dtype=torch.long)
             last = st.feed(toks[:, None], newly.long()[:, None], 1, seg=sg)[:, -1].float()
-        return out
+        return out, torch.stack([f_sum, f_min], 1)
 
     # --- public API -----------------------------------------------------------------------
     def sample(
@@ -785,6 +854,12 @@ class CausalEngine:
         importance weights; the effective sample size is reported).
         """
         tvar = self.graph.variable(treatment)
+        if isinstance(treated, PartialSequence) or isinstance(control, PartialSequence):
+            raise UnsupportedQueryError(
+                "att() with a partial intervention is not supported: 'the treated' (units whose sequence took "
+                "the forced steps) is not defined by the forced steps alone; use ate()/individual_effects() "
+                "with data= rows you select"
+            )
         t1 = tvar.coerce(treated)
         if data is not None:
             from .data import load_table

@@ -182,3 +182,39 @@ def test_prefix_sharing_changes_nothing_but_speed(tiny_engine, mixed_engine, sha
             np.testing.assert_allclose(out["Y"], ref["Y"], atol=1e-6)
         else:
             np.testing.assert_allclose(list(out.probs.values()), list(ref.probs.values()), atol=1e-5)
+
+
+def test_partial_sequence_forces_some_steps_and_samples_the_rest(mixed_engine):
+    from hf_causal import PartialSequence
+
+    fixed = mixed_engine.sample(64, do={"moves": PartialSequence(["U", None, None, "R"])}, seed=4)
+    assert all(len(m) == 4 and m[0] == "U" and m[3] == "R" and set(m) <= set("UDLR") for m in fixed["moves"])
+    # the free steps are sampled, not copied from anywhere: they vary across draws
+    assert len({tuple(m[1:3]) for m in fixed["moves"]}) > 3
+    free = mixed_engine.sample(128, do={"moves": PartialSequence({1: "D"})}, seed=4)
+    lengths = free["moves"].map(len)
+    assert lengths.nunique() > 2  # the model ends the sequence
+    assert all(m[1] == "D" for m in free["moves"] if len(m) >= 2)
+    # same seed, same draws; the forced-step log-probs are reported as diagnostics
+    again = mixed_engine.sample(128, do={"moves": PartialSequence({1: "D"})}, seed=4)
+    pd.testing.assert_frame_equal(free, again)
+    est = mixed_engine.expectation("Y", do={"moves": PartialSequence(["L", None])}, num_samples=64)
+    assert 0 < est.details["p_forced[moves]"]["mean"] <= 1
+    assert "moves=[L *]" in est.estimand
+
+
+def test_partial_sequence_bad_input_is_refused(mixed_engine):
+    from hf_causal import PartialSequence
+
+    with pytest.raises(GraphError, match=r"'moves' step 2.*'X'"):
+        mixed_engine.sample(4, do={"moves": PartialSequence({2: "X"})})
+    with pytest.raises(GraphError, match="max_length 5"):
+        mixed_engine.sample(4, do={"moves": PartialSequence({7: "U"})})
+    with pytest.raises(UnsupportedQueryError, match="sequence variable"):
+        mixed_engine.sample(4, do={"A": PartialSequence({0: 1})})
+    with pytest.raises(UnsupportedQueryError, match="is an intervention"):
+        mixed_engine.query("Y", given={"moves": PartialSequence({0: "U"})})
+    with pytest.raises(UnsupportedQueryError, match="partial intervention"):
+        mixed_engine.att("Y", "moves", PartialSequence({0: "U"}), ["D"])
+    with pytest.raises(GraphError, match="length is 2"):
+        PartialSequence({3: "U"}, length=2)
