@@ -12,8 +12,8 @@ from .config import CausalConfig, IncompatibleVersionError
 from .data import load_table
 from .engine import CausalEngine, CausalWarning, Distribution, Estimate, UnsupportedQueryError
 from .graph import CausalGraph, GraphError, Variable
-from .interventions import PartialSequence
 from .hub import load, push_to_hub, render_model_card, save_model_card
+from .interventions import PartialSequence
 from .modeling import ModelArguments, build_model, load_model
 from .pipeline import CausalInferencePipeline
 from .pipeline import make_pipeline as pipeline

@@ -242,11 +242,17 @@ class CausalEngine:
         if var.type != "sequence":
             raise UnsupportedQueryError(
                 f"do[{k!r}]: PartialSequence needs a sequence variable; {k!r} is {var.type}"
-                + (" (force whole text values, or declare the words as a sequence variable)" if var.type == "text" else "")
+                + (
+                    " (force whole text values, or declare the words as a sequence variable)"
+                    if var.type == "text"
+                    else ""
+                )
             )
         top = max([*v.forced, (v.length or 0) - 1], default=-1)
         if top >= var.max_length or (v.length or 0) > var.max_length:
-            raise GraphError(f"do: {k!r} has max_length {var.max_length}, but the partial intervention reaches step {top}")
+            raise GraphError(
+                f"do: {k!r} has max_length {var.max_length}, but the partial intervention reaches step {top}"
+            )
         forced = {}
         for i, sym in v.forced.items():
             try:
