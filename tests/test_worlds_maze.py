@@ -2,6 +2,7 @@ import math
 from collections import Counter, deque
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hf_causal.graph import CausalGraph, GraphError
@@ -151,6 +152,7 @@ def test_without_slips_the_outcome_is_the_deterministic_replay():
                 "reached": int(end == m.goal),
                 "distance": int(m.dist[end]),
                 "cell": end,
+                "cells": m.replay(acts)[1:],
             }
         # observed outcomes are the replay of the observed actions
         assert row["distance"] == m.dist[m.replay(row["actions"])[-1]]
@@ -194,7 +196,7 @@ def test_population_outcome_is_seeded_and_paired(world):
     assert abs(eff["distance"].mean - (a["distance"].mean - b["distance"].mean)) < 1e-12
     with pytest.raises(GraphError, match="no row has actions"):
         world.naive_outcome(world.sample(5, seed=0), ["U"] * 40)
-    with pytest.raises(GraphError, match="not in the alphabet"):
+    with pytest.raises(GraphError, match=".X. is not one of"):
         world.population_outcome(["X"], n_mazes=5)
 
 
@@ -266,3 +268,36 @@ def test_plot_maze(world, obs, tmp_path):
     assert (tmp_path / "maze.png").stat().st_size > 1000
     assert "predicted: P(reached)=0.5" in fig.axes[0].get_title() and "true: P(reached)=" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+def test_trajectory_layout_interleaves_moves_with_the_cells_they_led_to():
+    acts_world = MazeWorld(sizes=(5, 6), max_length=16)
+    traj_world = MazeWorld(sizes=(5, 6), max_length=16, layout="trajectory")
+    a, t = acts_world.sample(200, seed=9), traj_world.sample(200, seed=9)
+    # same episodes for the same seed; only the treatment column differs
+    pd.testing.assert_frame_equal(a.drop(columns="actions"), t.drop(columns="path"))
+    assert list(t.columns) == ["size", "start", "goal", "maze", "path", "reached", "distance"]
+    slipped = 0
+    for (_, ra), (_, rt) in zip(a.iterrows(), t.iterrows()):
+        m = Maze.from_row(ra)
+        path = rt["path"]
+        assert traj_world.moves_of(path) == list(ra["actions"]) and len(path) == 2 * len(ra["actions"])
+        cells = [int(x[1:]) for x in path[1::2]]
+        prev = m.start
+        for mv, c in zip(path[0::2], cells):
+            # each cell is a neighbour reachable through an open side (or a wall bump), the goal absorbs
+            reachable = {m.move(prev, d) for d in MOVES} if prev != m.goal else {m.goal}
+            assert c in reachable
+            slipped += c != (m.move(prev, mv) if prev != m.goal else prev)
+            prev = c
+        assert rt["reached"] == int(prev == m.goal) and rt["distance"] == m.dist[prev]
+    assert slipped > 0  # eps = 0.1 makes some cells differ from the slip-free replay
+    # the engine's do: moves forced, cells sampled
+    part = traj_world.do(["U", "R"])["path"]
+    assert part.forced == {0: "U", 2: "R"} and part.length == 4
+    assert acts_world.do(["U", "R"]) == {"actions": ["U", "R"]}
+    with pytest.raises(GraphError, match="'X'"):
+        traj_world.do(["U", "X"])
+    assert traj_world.graph["path"].max_length == 32 and "c35" in traj_world.graph["path"].alphabet
+    # naive conditional reads the moves of the path
+    assert traj_world.naive_outcome(t, ["R"]).n == acts_world.naive_outcome(a, ["R"]).n

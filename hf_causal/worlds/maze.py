@@ -68,6 +68,7 @@ import pandas as pd
 from ..graph import CausalGraph, GraphError
 
 __all__ = [
+    "LAYOUTS",
     "MOVES",
     "Maze",
     "MazeWorld",
@@ -90,6 +91,26 @@ start cell and ``G`` on the goal cell (48 symbols; ``CELL_SYMBOLS[b]`` is the un
 The marks put start and goal where the walls are: "the goal is the next cell to the right" is then
 a relation between neighbouring tokens, which a small model learns far more easily than one between
 two cell numbers."""
+
+
+LAYOUTS = ("actions", "trajectory")
+"""``actions``: the move list is one variable. ``trajectory``: an ``offset`` variable (the start's
+position relative to the goal) joins the context, and one ``path`` variable interleaves each move
+with the agent's position relative to the goal after it (``U -1+2 R -1+3 ...``): the states of
+method.md §2's sequential processes. Relative positions make "at the goal" one token (``+0+0``)
+and a move a fixed shift of the previous state, relations a small model learns from every step."""
+
+
+def offset_token(cell: int, goal: int, size: int) -> str:
+    """Row and column of ``cell`` minus those of ``goal``, signed: ``"-1+2"`` (one row up, two right)."""
+    (r, c), (gr, gc) = divmod(cell, size), divmod(goal, size)
+    return f"{r - gr:+d}{c - gc:+d}"
+
+
+def offset_alphabet(max_size: int) -> list[str]:
+    """All offsets on grids up to ``max_size`` (``(2 * max_size - 1) ** 2`` tokens)."""
+    k = range(-(max_size - 1), max_size)
+    return [f"{a:+d}{b:+d}" for a in k for b in k]
 
 
 def maze_tokens(bits: Sequence[int], start: int, goal: int) -> list[str]:
@@ -312,6 +333,11 @@ class MazeWorld:
         eps: probability that an executed move slips to a uniformly drawn move.
         max_length: hard cap on the number of moves (the ``actions`` variable's ``max_length``).
         min_horizon: the planning horizon is uniform on ``min_horizon..max_length``.
+        layout: ``"actions"`` (the move list is the treatment variable ``actions``) or
+            ``"trajectory"`` (a context variable ``offset``, the start relative to the goal, and a
+            ``path`` variable that interleaves every move with the position relative to the goal it
+            led to, slips included; the engine then forces the moves and samples the positions, see
+            :meth:`do` and :data:`LAYOUTS`).
         name: the world's name.
 
     Example:
@@ -326,6 +352,7 @@ class MazeWorld:
     eps: float = 0.1
     max_length: int = 64
     min_horizon: int = 1
+    layout: str = "actions"
     name: str = "maze"
     graph: CausalGraph = field(init=False, repr=False)
 
@@ -335,6 +362,8 @@ class MazeWorld:
             raise GraphError(f"maze sizes must be distinct integers >= 2, got {self.sizes}")
         if not 0 <= self.p <= 1 or not 0 <= self.eps <= 1:
             raise GraphError(f"p and eps must be probabilities, got p={self.p}, eps={self.eps}")
+        if self.layout not in LAYOUTS:
+            raise GraphError(f"unknown maze layout {self.layout!r}; use one of {LAYOUTS}")
         if not 1 <= self.min_horizon <= self.max_length:
             raise GraphError(f"need 1 <= min_horizon <= max_length, got {self.min_horizon}, {self.max_length}")
         self.graph = CausalGraph.from_dict(self.graph_spec())
@@ -343,7 +372,7 @@ class MazeWorld:
     def graph_spec(self) -> dict[str, Any]:
         """The causal graph as a ``CausalGraph.from_dict`` mapping."""
         cells = max(self.sizes) ** 2
-        ctx = ["size", "start", "goal", "maze"]
+        ctx = ["size", "start", "goal", "maze", *(["offset"] if self.layout == "trajectory" else [])]
         return {
             "variables": {
                 "size": {"type": "categorical", "values": list(self.sizes), "description": "cells per side"},
@@ -356,12 +385,7 @@ class MazeWorld:
                     "description": "row-major cells, hex digit of the open sides (U=1, R=2, D=4, L=8), "
                     "start marked S, goal marked G",
                 },
-                "actions": {
-                    "type": "sequence",
-                    "alphabet": list(MOVES),
-                    "max_length": self.max_length,
-                    "description": "intended moves",
-                },
+                **self._treatment_spec(cells),
                 "reached": {"type": "categorical", "values": [0, 1], "description": "ends at the goal"},
                 "distance": {
                     "type": "integer",
@@ -376,13 +400,73 @@ class MazeWorld:
                 ["size", "goal"],
                 ["start", "maze"],  # the maze tokens carry the start/goal marks
                 ["goal", "maze"],
-                *[[v, "actions"] for v in ctx],
-                *[[v, "reached"] for v in [*ctx, "actions"]],
-                *[[v, "distance"] for v in [*ctx, "actions"]],
+                *([["size", "offset"], ["start", "offset"], ["goal", "offset"]] if self.layout == "trajectory" else []),
+                *[[v, self.treatment] for v in ctx],
+                *[[v, "reached"] for v in [*ctx, self.treatment]],
+                *[[v, "distance"] for v in [*ctx, self.treatment]],
                 # distance == 0 iff reached: the two are dependent given their other parents
                 ["reached", "distance"],
             ],
         }
+
+    @property
+    def treatment(self) -> str:
+        """The name of the action variable: ``actions`` or (trajectory layout) ``path``."""
+        return "path" if self.layout == "trajectory" else "actions"
+
+    def _treatment_spec(self, cells: int) -> dict[str, Any]:
+        if self.layout == "actions":
+            return {
+                "actions": {
+                    "type": "sequence",
+                    "alphabet": list(MOVES),
+                    "max_length": self.max_length,
+                    "description": "intended moves",
+                }
+            }
+        offsets = offset_alphabet(max(self.sizes))
+        return {
+            "offset": {
+                "type": "categorical",
+                "values": offsets,
+                "description": "start row and column minus the goal's (e.g. -1+2: one row above, two columns right)",
+            },
+            "path": {
+                "type": "sequence",
+                "alphabet": [*MOVES, *offsets],
+                "max_length": 2 * self.max_length,
+                "description": "each intended move followed by the position relative to the goal it led to "
+                "(slips and walls; the goal, +0+0, absorbs)",
+            },
+        }
+
+    def do(self, actions: Sequence[str] | str) -> dict[str, Any]:
+        """The engine's ``do=`` for forcing a move list: ``{"actions": moves}``, or in the trajectory
+        layout ``{"path": PartialSequence([m1, None, m2, None, ...])}`` (moves forced, cells sampled).
+
+        Example:
+            >>> MazeWorld(layout="trajectory").do(["U", "R"])["path"].forced
+            {0: 'U', 2: 'R'}
+        """
+        from ..interventions import PartialSequence
+
+        acts = self._checked(actions)
+        if self.layout == "actions":
+            return {"actions": acts}
+        return {"path": PartialSequence([x for a in acts for x in (a, None)])}
+
+    def _checked(self, actions: Sequence[str] | str) -> list[str]:
+        acts = _as_list(actions)
+        bad = [a for a in acts if a not in _IDX]
+        if bad:
+            raise GraphError(f"action {bad[0]!r} is not one of {MOVES}")
+        if len(acts) > self.max_length:
+            raise GraphError(f"{len(acts)} moves exceed max_length {self.max_length}")
+        return acts
+
+    def moves_of(self, value: Any) -> list[str]:
+        """The move list of an ``actions`` or ``path`` value (the cells of a path dropped)."""
+        return [t for t in _as_list(value) if t in _IDX]
 
     # --- simulation -----------------------------------------------------------------------
     def sample_maze(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -397,6 +481,8 @@ class MazeWorld:
         goal = int(rng.integers(n - 1))
         goal += goal >= start
         row = {"size": size, "start": start, "goal": goal, "maze": maze_tokens(bits, start, goal)}
+        if self.layout == "trajectory":
+            row["offset"] = offset_token(start, goal, size)
         return row, Maze(size, bits, start, goal)
 
     def behaviour(self, row: Mapping[str, Any] | Maze, rng: np.random.Generator) -> list[str]:
@@ -417,33 +503,40 @@ class MazeWorld:
     def execute(
         self, row: Mapping[str, Any] | Maze, actions: Sequence[str], rng: np.random.Generator
     ) -> dict[str, int]:
-        """Run ``actions`` once with slips: ``{"reached", "distance", "cell"}`` (one stochastic draw)."""
+        """Run ``actions`` once with slips: ``{"reached", "distance", "cell", "cells"}`` (one stochastic
+        draw; ``cells`` is the cell after each move, the goal absorbing)."""
         m = row if isinstance(row, Maze) else Maze.from_row(row)
         acts = _as_list(actions)
         u0, u1 = rng.random((2, len(acts))).tolist()
         c, nxt = m.start, m._next
+        cells = []
         for t, a in enumerate(acts):
-            if c == m.goal:
-                break
-            d = _IDX[a] if u0[t] >= self.eps else min(int(u1[t] * 4), 3)
-            c = nxt[d][c]
-        return {"reached": int(c == m.goal), "distance": int(m.dist[c]), "cell": c}
+            if c != m.goal:
+                d = _IDX[a] if u0[t] >= self.eps else min(int(u1[t] * 4), 3)
+                c = nxt[d][c]
+            cells.append(c)
+        return {"reached": int(c == m.goal), "distance": int(m.dist[c]), "cell": c, "cells": cells}
 
     def sample(self, n: int, seed: int = 0, do: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """``n`` i.i.d. episodes (observational, or with ``do={"actions": [...]}``), seeded.
 
-        Columns follow the graph's order; ``maze`` and ``actions`` hold lists of symbols.
+        Columns follow the graph's order; ``maze`` and ``actions`` (or ``path``) hold lists of symbols.
+        Both layouts draw the same episodes for the same seed.
         """
         do = dict(do or {})
         if set(do) - {"actions"}:
             raise GraphError(f"MazeWorld.sample supports do on 'actions' only, got {sorted(do)}")
-        forced = self.graph["actions"].coerce(do["actions"]) if "actions" in do else None
+        forced = self._checked(do["actions"]) if "actions" in do else None
         rng = np.random.default_rng(seed)
         rows = []
         for _ in range(n):
             row, m = self._draw(rng)
-            row["actions"] = list(forced) if forced is not None else self.behaviour(m, rng)
-            out = self.execute(m, row["actions"], rng)
+            acts = list(forced) if forced is not None else self.behaviour(m, rng)
+            out = self.execute(m, acts, rng)
+            if self.layout == "trajectory":
+                row["path"] = [x for a, c in zip(acts, out["cells"]) for x in (a, offset_token(c, m.goal, m.size))]
+            else:
+                row["actions"] = acts
             row["reached"], row["distance"] = out["reached"], out["distance"]
             rows.append(row)
         return pd.DataFrame(rows, columns=list(self.graph.order))
@@ -498,7 +591,7 @@ class MazeWorld:
     def _per_maze(self, actions: Sequence[str] | str, n_mazes: int, seed: int) -> dict[str, np.ndarray]:
         if n_mazes < 2:
             raise GraphError("population_outcome needs n_mazes >= 2 for a standard error")
-        acts = self.graph["actions"].coerce(actions)
+        acts = self._checked(actions)
         rng = np.random.default_rng(seed)
         out = {k: np.empty(n_mazes) for k in OUTCOMES}
         for i in range(n_mazes):
@@ -510,8 +603,9 @@ class MazeWorld:
         """The confounded observational E[outcome | actions = a] from sampled rows (mean, SE, rows)."""
         if outcome not in OUTCOMES:
             raise GraphError(f"unknown maze outcome {outcome!r}; use 'reached' or 'distance'")
-        key = tuple(self.graph["actions"].coerce(actions))
-        sel = data[data["actions"].map(lambda x: tuple(_as_list(x)) == key)]
+        key = tuple(self.moves_of(actions))
+        col = "path" if "path" in data.columns else "actions"
+        sel = data[data[col].map(lambda x: tuple(self.moves_of(x)) == key)]
         if len(sel) == 0:
             raise GraphError(f"no row has actions = {' '.join(key) or '(empty)'}")
         return _mc(sel[outcome].to_numpy(dtype=float))
