@@ -3,7 +3,7 @@
 Trains the engine on observational episodes of ``hf_causal.worlds.maze.MazeWorld`` (the maze, start
 and goal confound the behaviour policy's moves and the outcome), then, on held-out mazes:
 
-* per maze, E[reached | do(actions=a), maze] and E[distance | do(actions=a), maze] for
+* per maze, E[reached | do(moves=a), maze] and E[distance | do(moves=a), maze] for
   (a) the on-policy list the behaviour policy drew for that maze, and off-policy lists:
   (b) the shortest path with a detour, (c) the shortest path stopped early, (d) uniformly random moves;
   MSE against the simulator's exact potential outcome (slips included, no sampling);
@@ -15,7 +15,10 @@ Baselines on the same rows: a supervised regressor (scikit-learn HistGradientBoo
 cells, start/goal coordinates, size, move counts, net displacement and the padded move list), and the
 naive conditional mean of Y among training rows with the same move list (the overall mean when none).
 
-    python -m benchmarks.maze --rows 20000
+In the recipe's ``trajectory`` layout the engine forces the moves and samples the positions between
+them (``MazeWorld.do``); ``--layout actions`` trains on the bare move lists instead.
+
+    python -m benchmarks.maze --recipe recipes/maze/gpt2-maze-small.yaml      # 2 CPU cores, ~15 min
     python -m benchmarks.maze --smoke
 """
 
@@ -30,7 +33,6 @@ from ._common import markdown_table, plot_bars, write_json
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "maze" / "gpt2-maze.yaml"
 
-CONTEXT = ["size", "maze", "start", "goal"]
 OUTCOMES = ["reached", "distance"]
 FIXED = {
     "R": ["R"],
@@ -50,7 +52,7 @@ def features(df, max_cells: int, max_len: int):
     mv = {m: i + 1 for i, m in enumerate(MOVES)}
     step = {"U": (0, -1), "D": (0, 1), "L": (-1, 0), "R": (1, 0)}
     rows = []
-    for size, maze, start, goal, acts in zip(df["size"], df["maze"], df["start"], df["goal"], df["actions"]):
+    for size, maze, start, goal, acts in zip(df["size"], df["maze"], df["start"], df["goal"], df["moves"]):
         size, start, goal = int(size), int(start), int(goal)
         cells = [sym[c] for c in maze] + [-1] * (max_cells - len(maze))
         a = list(acts)
@@ -76,12 +78,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--epochs", type=float, default=None, help="default: the recipe's")
     ap.add_argument("--n-embd", type=int, default=None, help="default: the recipe's")
     ap.add_argument("--n-layer", type=int, default=None, help="default: the recipe's")
+    ap.add_argument("--layout", choices=["trajectory", "actions"], default=None, help="default: the recipe's")
+    ap.add_argument("--draws", type=int, default=16, help="engine draws per (maze, move list) in the per-maze table")
     ap.add_argument("--model", default=None, help="use this trained engine folder instead of training")
     ap.add_argument("--out", default="results/maze")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.rows, args.test_mazes, args.pop_mazes, args.epochs = 300, 4, 50, 1
+        args.rows, args.test_mazes, args.pop_mazes, args.epochs, args.draws = 300, 4, 50, 1, 2
     warnings.filterwarnings("ignore")
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -104,10 +108,15 @@ def main(argv=None) -> dict:
         overrides["n_layer"] = args.n_layer
     if args.smoke:
         overrides.update(n_embd=32, n_layer=1)
+    if args.layout:
+        overrides["world_options"] = {**(recipe.get("world_options") or {}), "layout": args.layout}
     cfg = {**recipe, **overrides}
     world = get_world(cfg["world"], **(cfg.get("world_options") or {}))
+    context = [v for v in world.graph.order if v not in (world.treatment, *OUTCOMES)]
     rows = world.sample(cfg["world_rows"], seed=cfg.get("world_seed", 0))  # the rows train() simulates
     test = world.sample(args.test_mazes, seed=12345)  # held-out mazes
+    rows = rows.assign(moves=rows[world.treatment].map(world.moves_of))
+    test = test.assign(moves=test[world.treatment].map(world.moves_of))
     if args.model:
         mdir, t_train = Path(args.model), float("nan")
     else:
@@ -126,7 +135,7 @@ def main(argv=None) -> dict:
         "distance": HistGradientBoostingRegressor(random_state=0).fit(X, rows["distance"].to_numpy(float)),
     }
     t_sup = time.time() - t0
-    by_actions = rows.assign(key=rows["actions"].map(lambda a: " ".join(a))).groupby("key")[OUTCOMES].mean()
+    by_actions = rows.assign(key=rows["moves"].map(lambda a: " ".join(a))).groupby("key")[OUTCOMES].mean()
     overall = rows[OUTCOMES].mean()
 
     def naive(a, outcome):
@@ -143,20 +152,20 @@ def main(argv=None) -> dict:
     for i in range(len(test)):
         row = test.iloc[i].to_dict()
         lists = {
-            "on-policy": list(row["actions"]),
+            "on-policy": list(row["moves"]),
             "detour": world.off_policy_actions(row, "detour", rng),
             "stopped early": world.off_policy_actions(row, "truncated", rng)
             or world.off_policy_actions(row, "shortest"),
             "random": world.off_policy_actions(row, "random", rng),
         }
-        ctx = {k: row[k] for k in CONTEXT}
+        ctx = {k: row[k] for k in context}
         for kind, a in lists.items():
             po = world.potential_outcome(row, a)
-            feats = features(test.iloc[[i]].assign(actions=[a]), max_cells, max_len)
+            feats = features(test.iloc[[i]].assign(moves=[a]), max_cells, max_len)
             matched[kind] += " ".join(a) in by_actions.index
             for o in OUTCOMES:
                 per[kind]["truth"][o].append(po.expected(o))
-                e = eng.expectation(o, do={"actions": a}, given=ctx, num_samples=2, seed=i)
+                e = eng.expectation(o, do=world.do(a), given=ctx, num_samples=args.draws, seed=i)
                 per[kind]["engine"][o].append(e.estimate)
                 s = sup[o].predict_proba(feats)[0, 1] if o == "reached" else sup[o].predict(feats)[0]
                 per[kind]["supervised"][o].append(float(s))
@@ -175,18 +184,18 @@ def main(argv=None) -> dict:
 
     # population level
     pop = {}
-    ctx_rows = test[CONTEXT]
+    ctx_rows = test[context]
     for name, a in FIXED.items():
         a = a[: world.max_length]
         truth = world.population_outcome(a, n_mazes=args.pop_mazes, seed=3)
         rec = {"truth": {o: truth[o].mean for o in OUTCOMES}, "truth_se": {o: truth[o].se for o in OUTCOMES}}
-        rec["engine"] = {o: eng.expectation(o, do={"actions": a}, data=ctx_rows, seed=0).estimate for o in OUTCOMES}
+        rec["engine"] = {o: eng.expectation(o, do=world.do(a), data=ctx_rows, seed=0).estimate for o in OUTCOMES}
         try:
             rec["naive"] = {o: world.naive_outcome(rows, a, o).mean for o in OUTCOMES}
             rec["naive_rows"] = world.naive_outcome(rows, a, "reached").n
         except Exception:  # noqa: BLE001 - no training row took this list: the naive estimate does not exist
             rec["naive"], rec["naive_rows"] = {o: float("nan") for o in OUTCOMES}, 0
-        Xp = features(ctx_rows.assign(actions=[a] * len(ctx_rows)), max_cells, max_len)
+        Xp = features(ctx_rows.assign(moves=[a] * len(ctx_rows)), max_cells, max_len)
         rec["supervised"] = {
             "reached": float(sup["reached"].predict_proba(Xp)[:, 1].mean()),
             "distance": float(sup["distance"].predict(Xp).mean()),
@@ -244,7 +253,7 @@ def main(argv=None) -> dict:
         for m in ("engine", "supervised", "naive")
     }
     print(
-        f"\nMaze: {len(rows)} episodes, sizes {list(world.sizes)}, moves <= {world.max_length}; engine "
+        f"\nMaze ({world.layout} layout): {len(rows)} episodes, sizes {list(world.sizes)}, moves <= {world.max_length}; engine "
         f"{n_params:,} parameters, trained in {t_train:.0f} s; supervised fit {t_sup:.1f} s; "
         f"{len(test)} held-out mazes ({t_per_maze:.0f} s of queries)\n\n{mse_table}\n\n{pop_table}\n\n"
         f"mean |error| of population P(reached | do(a)): {pop_err}"

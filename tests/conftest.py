@@ -61,22 +61,24 @@ def tiny_engine(tiny_model_dir):
     return CausalEngine.from_pretrained(tiny_model_dir)
 
 
-MAZE_OPTIONS = {"sizes": (5,), "max_length": 12}
-MAZE_ROWS = 1500
+MAZE_OPTIONS = {"sizes": (5,), "max_length": 12, "layout": "trajectory"}
+MAZE_ROWS = 3000
 
 
 @pytest.fixture(scope="session")
 def maze_model_dir(tmp_path_factory):
-    """A barely trained maze engine (5x5 mazes, move lists of at most 12) for plumbing tests (seconds)."""
+    """A small maze engine (5x5 mazes, at most 12 moves, trajectory layout): about a minute on 2 cores."""
     out = tmp_path_factory.mktemp("maze")
     train(
         {
             "world": "maze",
             "world_options": {k: list(v) if isinstance(v, tuple) else v for k, v in MAZE_OPTIONS.items()},
             "world_rows": MAZE_ROWS,
-            "num_train_epochs": 1,
-            "n_embd": 32,
-            "n_layer": 1,
+            "num_train_epochs": 8,
+            "n_embd": 64,
+            "n_layer": 2,
+            "learning_rate": 3e-3,
+            "lr_scheduler_type": "cosine",
             "per_device_train_batch_size": 64,
             "output_dir": str(out),
             "logging_steps": 10**6,
