@@ -25,11 +25,19 @@ from transformers import AutoModelForCausalLM, Pipeline
 
 from .config import CONFIG_NAME, CausalConfig
 from .engine import CausalEngine, UnsupportedQueryError
+from .interventions import PartialSequence
 
 __all__ = ["CausalInferencePipeline", "TASK", "register", "make_pipeline"]
 
 TASK = "causal-inference"
 _EFFECTS = ("ate", "att", "cate", "expectation")
+
+
+def _intervention(v: Any) -> Any:
+    """JSON ``{"partial": {...}}`` -> :class:`PartialSequence`; anything else unchanged."""
+    if isinstance(v, dict) and set(v) == {"partial"}:
+        return PartialSequence.from_dict(v["partial"])
+    return v
 
 
 class CausalInferencePipeline(Pipeline):
@@ -40,6 +48,9 @@ class CausalInferencePipeline(Pipeline):
         ``{"effect": "ate"|"att"|"cate", "outcome": Y, "treatment": A, "treated": a1, "control": a0,
         "given": {...}, "event": v}`` -> an :class:`~hf_causal.engine.Estimate`;
         ``{"effect": "expectation", "target": Y, "do": {...}}`` -> E[Y | do].
+    A partial intervention on a sequence variable is written ``{"partial": {"forced": {"0": "U"},
+    "length": 4}}`` (see :class:`~hf_causal.interventions.PartialSequence`), in ``do`` or as
+    ``treated``/``control``.
     Call options: ``num_samples`` (default 2000), ``seed`` (default 0).
     """
 
@@ -76,7 +87,13 @@ class CausalInferencePipeline(Pipeline):
             raise UnsupportedQueryError(
                 "a query needs 'target' (a distribution) or 'effect' (ate/att/cate/expectation)"
             )
-        return dict(query)
+        q = dict(query)
+        if isinstance(q.get("do"), dict):
+            q["do"] = {k: _intervention(v) for k, v in q["do"].items()}
+        for k in ("treated", "control"):
+            if k in q:
+                q[k] = _intervention(q[k])
+        return q
 
     def _forward(self, q: dict[str, Any], num_samples: int = 2000, seed: int = 0) -> dict[str, Any]:
         e = self.engine

@@ -58,3 +58,17 @@ def test_population_effect_of_move_lists_beats_the_confounded_naive_estimate(maz
     print("engine", np.round(err_engine, 3), "naive", np.round(err_naive, 3))
     assert max(err_engine) < 0.1 and np.mean(err_engine) < 0.06
     assert min(err_naive) > 0.1 and np.mean(err_naive) > 0.2
+
+
+def test_pipeline_takes_partial_interventions_as_json(maze_engine, maze_world):
+    from hf_causal import CausalInferencePipeline
+
+    row = maze_world.sample(1, seed=8).iloc[0].to_dict()
+    given = {k: row[k] for k in CONTEXT}
+    do = maze_world.do(["R", "D"])
+    pipe = CausalInferencePipeline(engine=maze_engine)
+    as_json = {"path": {"partial": do["path"].to_dict()}}
+    out = pipe({"effect": "expectation", "target": "reached", "do": as_json, "given": given}, num_samples=16)
+    direct = maze_engine.expectation("reached", do=do, given=given, num_samples=16)
+    assert out["estimate"] == pytest.approx(direct.estimate)
+    assert out["estimand"] == direct.estimand and "path=[R * D *]" in out["estimand"]
