@@ -59,8 +59,14 @@ def render_model_card(
     evaluation: list[dict] | None = None,
     data_description: str = "",
     dag_image: str | None = "dag.png",
+    usage: str | None = None,
+    extra: str | None = None,
 ):
-    """Render the model card of a saved folder (a ``huggingface_hub.ModelCard``)."""
+    """Render the model card of a saved folder (a ``huggingface_hub.ModelCard``).
+
+    ``evaluation``: rows ``{"query", "exact", "engine", "naive"}``; ``usage``: Python code for
+    "How to load and query" (default: a generic query); ``extra``: Markdown after the evaluation.
+    """
     from importlib import resources
 
     import huggingface_hub
@@ -112,6 +118,8 @@ def render_model_card(
         nll=m.get("eval_nll_per_variable"),
         data_description=data_description or "see the recipe",
         evaluation=evaluation,
+        usage=usage,
+        extra=extra,
         example_target=domain_var,
         example_do=repr(example_do).replace("'", '"'),
         versions={

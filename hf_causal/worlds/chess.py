@@ -834,7 +834,10 @@ class ChessWorld:
         return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def engine_query(
-        self, position: Position | str | Sequence[str], first_move: str | None = None
+        self,
+        position: Position | str | Sequence[str],
+        first_move: str | None = None,
+        forced: Mapping[int, str] | None = None,
     ) -> dict[str, dict[str, Any]]:
         """``{"given": ..., "do": ...}`` for asking a trained engine about ``position`` (split layout).
 
@@ -842,15 +845,35 @@ class ChessWorld:
         prefix conditioning needs both). With ``first_move``, ``do`` forces it *and* the matching
         ``first_check``: the answer is the same in the true model (``first_check``'s only child is
         ``first_move``), but the model never saw a ``first_check`` that contradicts the move.
+        ``forced``: more White plies ``{ply: move}`` (ply 0 = the first move, 2, 4, ...), which become
+        a :class:`~hf_causal.interventions.PartialSequence` on ``continuation`` (step ``ply - 1``);
+        the model plays the other plies and may end the game before a forced ply, as the policy can.
 
         Example:
             >>> ChessWorld().engine_query("K:a6 Q:b1 k:a8", "b1b7")["do"]
             {'first_check': True, 'first_move': 'b1b7'}
+            >>> ChessWorld().engine_query("K:e3 Q:d1 k:e5", forced={0: "d1d7", 2: "e3d3"})["do"]["continuation"]
+            PartialSequence(forced={1: 'e3d3'}, length=None)
         """
+        from ..interventions import PartialSequence
+
+        if self.layout != "split":
+            raise GraphError("engine_query builds queries for layout='split'; with 'plies' force w1, w2, ... directly")
         pos = self._check_start(position)
-        out: dict[str, dict[str, Any]] = {"given": {"material": pos.material, "position": pos.tokens()}, "do": {}}
+        forced = dict(forced or {})
         if first_move is not None:
-            out["do"] = {"first_check": is_check(pos, first_move), "first_move": first_move}
+            if forced.get(0, first_move) != first_move:
+                raise GraphError(f"first_move {first_move!r} disagrees with forced[0] = {forced[0]!r}")
+            forced[0] = first_move
+        bad = [p for p in forced if not (isinstance(p, int) and 0 <= p < self.max_plies and p % 2 == 0)]
+        if bad:
+            raise GraphError(f"forced plies must be White's (0, 2, 4, ... < {self.max_plies}), got {bad}")
+        out: dict[str, dict[str, Any]] = {"given": {"material": pos.material, "position": pos.tokens()}, "do": {}}
+        if 0 in forced:
+            out["do"] = {"first_check": is_check(pos, forced[0]), "first_move": forced[0]}
+        later = {p - 1: m for p, m in sorted(forced.items()) if p > 0}
+        if later:
+            out["do"]["continuation"] = PartialSequence(later)
         return out
 
     def _start_weights(self, material: str | None) -> dict[str, float]:
