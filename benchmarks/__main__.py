@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from . import bnlearn, demo_world, ihdp, lalonde, maze, parent_attention
+from . import bnlearn, chess, demo_world, ihdp, lalonde, maze, parent_attention
 
 BENCHMARKS = {
     "demo_world": demo_world,
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "ihdp": ihdp,
     "lalonde": lalonde,
     "maze": maze,
+    "chess": chess,
 }
 
 

@@ -72,8 +72,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--rows", type=int, default=None, help="observational games (default: the recipe's)")
     ap.add_argument("--epochs", type=float, default=None, help="default: the recipe's")
     ap.add_argument("--positions", type=int, default=40, help="held-out start positions")
-    ap.add_argument("--moves", type=int, default=8, help="candidate first moves per position (top of the policy + random)")
+    ap.add_argument(
+        "--moves", type=int, default=8, help="candidate first moves per position (top of the policy + random)"
+    )
     ap.add_argument("--draws", type=int, default=64, help="engine draws per query")
+    ap.add_argument("--move-format", choices=["uci", "piece"], default=None, help="default: the recipe's")
     ap.add_argument("--model", default=None, help="use this trained engine folder instead of training")
     ap.add_argument("--out", default="results/chess")
     ap.add_argument("--smoke", action="store_true")
@@ -98,6 +101,8 @@ def main(argv=None) -> dict:
         overrides["num_train_epochs"] = args.epochs
     if args.smoke:
         overrides.update(n_embd=32, n_layer=1)
+    if args.move_format:
+        overrides["world_options"] = {**(recipe.get("world_options") or {}), "move_format": args.move_format}
     cfg = {**recipe, **overrides}
     world = get_world(cfg["world"], **(cfg.get("world_options") or {}))
     rows = world.sample(cfg["world_rows"], seed=cfg.get("world_seed", 0))
@@ -114,9 +119,9 @@ def main(argv=None) -> dict:
     by_move = rows.assign(win=win).groupby(["material", "first_move"])["win"].mean()
     by_mat = rows.assign(win=win).groupby("material")["win"].mean()
 
-    def naive(material, move):
-        key = (material, move)
-        return float(by_move.loc[key]) if key in by_move.index else float(by_mat.loc[material])
+    def naive(pos, move):
+        key = (pos.material, world.engine_query(pos, move)["do"]["first_move"])  # in the world's move format
+        return float(by_move.loc[key]) if key in by_move.index else float(by_mat.loc[pos.material])
 
     # held-out start positions: not a start of any training row
     seen = {(m, tuple(p)) for m, p in zip(rows["material"], rows["position"])}
@@ -145,18 +150,18 @@ def main(argv=None) -> dict:
         est = {m: p_win(world.engine_query(pos, m), seed=i) for m in cands}
         for m in cands:
             errs["first move"]["engine"].append(abs(est[m] - exact[m]))
-            errs["first move"]["naive"].append(abs(naive(pos.material, m) - exact[m]))
+            errs["first move"]["naive"].append(abs(naive(pos, m) - exact[m]))
         if len(cands) >= 3:
             truth = [exact[m] for m in cands]
             rhos.append(spearmanr([est[m] for m in cands], truth).statistic)
-            rhos_naive.append(spearmanr([naive(pos.material, m) for m in cands], truth).statistic)
+            rhos_naive.append(spearmanr([naive(pos, m) for m in cands], truth).statistic)
         for kind, k in (("two White plies", 2), ("forced line (3 White moves)", 3)):
             line = _line(world, pos, rng, k)
             if line is None:
                 continue
             truth = world.outcome_distribution(pos, forced=line).p_win
             errs[kind]["engine"].append(abs(p_win(world.engine_query(pos, forced=line), seed=i) - truth))
-            errs[kind]["naive"].append(abs(naive(pos.material, line[0]) - truth))
+            errs[kind]["naive"].append(abs(naive(pos, line[0]) - truth))
         if example is None and len(cands) >= 3:
             example = (pos, {m: (est[m], exact[m]) for m in cands[:6]})
     t_queries = time.time() - t0
@@ -171,8 +176,13 @@ def main(argv=None) -> dict:
     table = markdown_table(
         ["query", "n", "engine MAE", "naive MAE", "engine/naive"],
         [
-            [k, len(v["engine"]), float(np.mean(v["engine"])), float(np.mean(v["naive"])),
-             float(np.mean(v["engine"]) / max(np.mean(v["naive"]), 1e-12))]
+            [
+                k,
+                len(v["engine"]),
+                float(np.mean(v["engine"])),
+                float(np.mean(v["naive"])),
+                float(np.mean(v["engine"]) / max(np.mean(v["naive"]), 1e-12)),
+            ]
             for k, v in errs.items()
             if v["engine"]
         ],
@@ -198,8 +208,13 @@ def main(argv=None) -> dict:
         "mae": {k: {m: float(np.mean(x)) for m, x in v.items()} for k, v in errs.items() if v["engine"]},
         "n": {k: len(v["engine"]) for k, v in errs.items()},
         "spearman": {"engine": float(np.nanmean(rhos)), "naive": float(np.nanmean(rhos_naive)), "positions": len(rhos)},
-        "population": {"exact": pop_exact, "engine": pop_engine, "observational_exact": obs_exact,
-                       "observational_data": obs_data, "observational_se": obs_se},
+        "population": {
+            "exact": pop_exact,
+            "engine": pop_engine,
+            "observational_exact": obs_exact,
+            "observational_data": obs_data,
+            "observational_se": obs_se,
+        },
     }
     write_json(result, out / "chess.json")
     if example is not None:

@@ -26,7 +26,9 @@ def test_readme_python_examples_run(demo_model_dir, maze_model_dir, tmp_path, mo
     for block in _blocks("python"):
         code = block.replace('"outputs/demo"', repr(str(demo_model_dir)))
         code = code.replace('"outputs/maze-small"', repr(str(maze_model_dir)))  # the tests' small maze engine
-        code = code.replace('MazeWorld(sizes=(5, 6), max_length=32, layout="trajectory")', f"MazeWorld(**{MAZE_OPTIONS!r})")
+        code = code.replace(
+            'MazeWorld(sizes=(5, 6), max_length=32, layout="trajectory")', f"MazeWorld(**{MAZE_OPTIONS!r})"
+        )
         code = code.replace('"outputs/quick"', repr(str(tmp_path / "quick")))
         exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out

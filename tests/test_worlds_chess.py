@@ -3,8 +3,10 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from hf_causal.graph import GraphError
 from hf_causal.sequencify import Sequencifier
 from hf_causal.tokenization import CausalTokenizer
 from hf_causal.worlds import chess
@@ -16,8 +18,10 @@ from hf_causal.worlds.chess import (
     is_check,
     is_legal_position,
     legal_moves,
+    piece_moves,
     plot_position,
     push,
+    square_name,
     tables,
 )
 
@@ -244,9 +248,9 @@ def _same(a, b) -> bool:
     return (a is None or (isinstance(a, float) and math.isnan(a))) if b is None else a == b
 
 
-@pytest.mark.parametrize("layout, max_plies", [("split", 30), ("plies", 8)])
-def test_codec_round_trip(layout, max_plies):
-    w = ChessWorld(layout=layout, max_plies=max_plies)
+@pytest.mark.parametrize("layout, max_plies, fmt", [("split", 30, "uci"), ("plies", 8, "uci"), ("split", 20, "piece")])
+def test_codec_round_trip(layout, max_plies, fmt):
+    w = ChessWorld(layout=layout, max_plies=max_plies, move_format=fmt)
     df = w.sample(120, seed=2)
     tok = CausalTokenizer.build(w.graph)
     for policy in ("canonical", "random"):
@@ -282,3 +286,32 @@ def test_plot_position(tmp_path, world):
     fig = plot_position(pos, {m: (None if i else 0.5, v) for i, (m, v) in enumerate(list(values.items())[:5])})
     fig.savefig(tmp_path / "board.png")
     assert (tmp_path / "board.png").stat().st_size > 1000
+
+
+def test_piece_move_format_is_the_same_games():
+    """``move_format="piece"`` writes each move as the moved piece and its new square: same games, and
+    replaying the tokens reproduces every position (so the board is the last token of each piece)."""
+    uci, piece = ChessWorld(max_plies=20), ChessWorld(max_plies=20, move_format="piece")
+    a, b = uci.sample(300, seed=8), piece.sample(300, seed=8)
+    pd.testing.assert_frame_equal(
+        a.drop(columns=["first_move", "continuation"]), b.drop(columns=["first_move", "continuation"])
+    )
+    captures = 0
+    for (_, ra), (_, rb) in zip(a.iterrows(), b.iterrows()):
+        pos = Position.parse(ra["position"])
+        game_uci, game_piece = [ra["first_move"], *ra["continuation"]], [rb["first_move"], *rb["continuation"]]
+        assert piece_moves(pos, game_uci) == game_piece
+        for m, tok in zip(game_uci, game_piece):
+            nxt = push(pos, m)
+            mover = {"K": nxt.wk, "k": nxt.bk, pos.letter: nxt.piece}[tok[0]]
+            assert square_name(mover) == tok[2:]
+            captures += nxt.piece is None
+            pos = nxt
+    assert captures > 0  # Black taking White's piece is among the games
+    assert set(piece.graph["continuation"].alphabet) == set(piece.graph["position"].alphabet)
+    # forced UCI plies become piece moves; a later ply needs the earlier White plies forced
+    q = piece.engine_query("K:e3 R:d1 k:e5", forced={0: "d1d7", 2: "e3d3"})
+    assert q["do"]["first_move"] == "R:d7" and q["do"]["continuation"].forced == {1: "K:d3"}
+    with pytest.raises(GraphError, match="unforced ply 0"):
+        piece.engine_query("K:e3 R:d1 k:e5", forced={2: "e3d3"})
+    assert uci.engine_query("K:e3 R:d1 k:e5", forced={2: "e3d3"})["do"]["continuation"].forced == {1: "e3d3"}

@@ -52,6 +52,7 @@ __all__ = [
     "is_legal_position",
     "legal_moves",
     "move_alphabet",
+    "piece_moves",
     "plot_position",
     "push",
     "square",
@@ -329,6 +330,27 @@ def is_check(position: Position | str | Sequence[str], move: str) -> bool:
     """Whether White's ``move`` gives check (by the queen/rook, directly or discovered)."""
     nxt = push(position, move)
     return nxt.piece is not None and _attacks(nxt.letter, nxt.piece, nxt.bk, nxt.wk)
+
+
+def piece_moves(position: Position | str | Sequence[str], moves: Sequence[str]) -> list[str]:
+    """UCI moves of a game from ``position`` as piece moves: ``["d1d7", "e5e6"]`` -> ``["R:d7", "k:e6"]``.
+
+    Example:
+        >>> piece_moves("K:e3 R:d1 k:e5", ["d1d7", "e5e6", "e3e4"])
+        ['R:d7', 'k:e6', 'K:e4']
+    """
+    pos = Position.parse(position)
+    sq = {"K": pos.wk, pos.letter: pos.piece, "k": pos.bk}
+    out = []
+    for m in moves:
+        f, t = square(m[:2]), square(m[2:])
+        letter = next((c for c, s in sq.items() if s == f), None)
+        if letter is None:
+            raise IllegalMoveError(f"{m!r}: no piece on {m[:2]} in this game")
+        out.append(f"{letter}:{m[2:]}")
+        sq = {c: s for c, s in sq.items() if s != t or c == letter}  # a capture removes the piece
+        sq[letter] = t
+    return out
 
 
 def is_legal_position(pos: Position) -> bool:
@@ -615,6 +637,10 @@ class ChessWorld:
     check) is drawn before ``first_move``, so ``p(first_move | position, first_check)`` is the
     policy renormalised to (non-)checking moves and ``do(first_check=True)`` is the "play a
     check" intervention. ``continuation`` holds the remaining plies (Black, White, ...).
+    ``move_format="piece"`` writes a move as the moved piece and its new square (``"R:d7"``, the
+    alphabet of ``position``): with one piece of each kind that is lossless, and the board after any
+    ply is then the last token of each piece, a state a small model can track; ``"uci"`` (default)
+    writes ``"d1d7"``. The exact answers always take UCI moves.
     With ``layout="plies"`` every ply is its own categorical variable ``w1, b1, w2, ...``
     (``None`` after the game ended), so forcing several plies or a whole line is a plain ``do``.
     :meth:`engine_query` builds the ``given`` / ``do`` of a per-position engine query.
@@ -637,6 +663,7 @@ class ChessWorld:
     eps_black: float = 0.1
     draw_plies: int = 64
     layout: Literal["split", "plies"] = "split"
+    move_format: Literal["uci", "piece"] = "uci"
     _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -650,6 +677,8 @@ class ChessWorld:
             raise GraphError("temperatures must be > 0 and eps in [0, 1]")
         if self.layout not in ("split", "plies"):
             raise GraphError(f"layout must be 'split' or 'plies', got {self.layout!r}")
+        if self.move_format not in ("uci", "piece"):
+            raise GraphError(f"move_format must be 'uci' or 'piece', got {self.move_format!r}")
 
     # --- graph ------------------------------------------------------------------------------
     @property
@@ -665,8 +694,12 @@ class ChessWorld:
         return self._cache["graph"]
 
     def _build_graph(self) -> CausalGraph:
-        moves = move_alphabet()
         letters = ["K", *sorted({_PIECE[m] for m in self.materials}), "k"]
+        moves = (
+            move_alphabet()
+            if self.move_format == "uci"
+            else [f"{c}:{square_name(s)}" for c in letters for s in range(64)]
+        )
         spec: dict[str, Any] = {
             "material": {"type": "categorical", "values": list(self.materials), "description": "White's material"},
             "position": {
@@ -869,11 +902,35 @@ class ChessWorld:
         if bad:
             raise GraphError(f"forced plies must be White's (0, 2, 4, ... < {self.max_plies}), got {bad}")
         out: dict[str, dict[str, Any]] = {"given": {"material": pos.material, "position": pos.tokens()}, "do": {}}
+        tokens = self._forced_tokens(pos, forced)
         if 0 in forced:
-            out["do"] = {"first_check": is_check(pos, forced[0]), "first_move": forced[0]}
-        later = {p - 1: m for p, m in sorted(forced.items()) if p > 0}
+            out["do"] = {"first_check": is_check(pos, forced[0]), "first_move": tokens[0]}
+        later = {p - 1: m for p, m in sorted(tokens.items()) if p > 0}
         if later:
             out["do"]["continuation"] = PartialSequence(later)
+        return out
+
+    def _forced_tokens(self, pos: Position, forced: Mapping[int, str]) -> dict[int, str]:
+        """Forced UCI White moves in this world's move format. In ``piece`` format the moved piece of a
+        later ply is known only if every earlier White ply is forced too (Black cannot move White's men)."""
+        if self.move_format == "uci":
+            return dict(forced)
+        squares = {"K": pos.wk, pos.letter: pos.piece}
+        out = {}
+        for ply in range(0, max(forced, default=-1) + 1, 2):
+            if ply not in forced:
+                later = [p for p in forced if p > ply]
+                raise GraphError(
+                    f"move_format='piece': the piece moved at ply {later[0]} depends on White's unforced ply {ply}; "
+                    "force every White ply up to it"
+                )
+            move = forced[ply]
+            f, t = square(move[:2]), square(move[2:])
+            letter = next((c for c, sq in squares.items() if sq == f), None)
+            if letter is None:
+                raise IllegalMoveError(f"forced move {move!r} at ply {ply}: no White piece on {move[:2]}")
+            out[ply] = f"{letter}:{move[2:]}"
+            squares[letter] = t
         return out
 
     def _start_weights(self, material: str | None) -> dict[str, float]:
@@ -1036,6 +1093,8 @@ class ChessWorld:
 
     def _row(self, material: str, start: int, moves: np.ndarray, win: bool, plies: int, first: bool) -> dict:
         ucis = [_uci(int(c)) for c in moves[:plies]]
+        if self.move_format == "piece":
+            ucis = piece_moves(Position.from_index(material, start), ucis)
         row: dict[str, Any] = {
             "material": material,
             "position": Position.from_index(material, start).tokens(),
