@@ -91,3 +91,24 @@ def plot_bars(
     if title:
         ax.set_title(title, fontsize=10)
     return _save(fig, path)
+
+
+def publish_card(model_dir: str | Path, card_dir: str | Path, images: Sequence[str | Path] = (), **card) -> Path:
+    """Write the model card of ``model_dir`` (``hf_causal.save_model_card(**card)``) and copy it, its
+    DAG and ``images`` into ``card_dir`` (e.g. ``model_cards/<name>``), replacing it atomically."""
+    import shutil
+    import tempfile
+
+    from hf_causal import save_model_card
+
+    model_dir, card_dir = Path(model_dir), Path(card_dir)
+    save_model_card(model_dir, **card)
+    card_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=card_dir.parent, prefix=f".{card_dir.name}-"))
+    for src in (model_dir / "README.md", model_dir / "dag.png", *map(Path, images)):
+        if src.exists():
+            shutil.copy(src, tmp / src.name)
+    if card_dir.exists():
+        shutil.rmtree(card_dir)
+    tmp.rename(card_dir)
+    return card_dir / "README.md"

@@ -28,7 +28,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ._common import markdown_table, write_json
+from ._common import markdown_table, publish_card, write_json
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "chess" / "gpt2-chess-small.yaml"
 
@@ -80,7 +80,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--model", default=None, help="use this trained engine folder instead of training")
     ap.add_argument("--out", default="results/chess")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument(
+        "--card", default=None, help="also write a model card folder here (e.g. model_cards/chess-gpt2-small)"
+    )
+    ap.add_argument("--card-only", action="store_true", help="write --card from an earlier run's --out")
     args = ap.parse_args(argv)
+    if args.card_only:
+        import json
+
+        if not args.card:
+            ap.error("--card-only needs --card DIR")
+        result = json.loads((Path(args.out) / "chess.json").read_text())
+        write_card(result, Path(args.out), Path(args.card))
+        return result
     if args.smoke:
         args.rows, args.epochs, args.positions, args.moves, args.draws = 300, 1, 2, 3, 4
     warnings.filterwarnings("ignore")
@@ -202,6 +214,8 @@ def main(argv=None) -> dict:
     )
     result = {
         "config": vars(args),
+        "games": len(rows),
+        "world": {"materials": list(world.materials), "max_plies": world.max_plies, "move_format": world.move_format},
         "engine_parameters": n_params,
         "train_seconds": t_train,
         "query_seconds": t_queries,
@@ -222,7 +236,68 @@ def main(argv=None) -> dict:
         fig = plot_position(pos, mp, title="P(win | do(first move)): engine / exact")
         out.mkdir(parents=True, exist_ok=True)
         fig.savefig(out / "chess_example.png", dpi=110)
+    if args.card:
+        write_card(result, out, Path(args.card))
     return result
+
+
+USAGE = """from hf_causal import CausalEngine
+from hf_causal.worlds.chess import ChessWorld
+
+engine = CausalEngine.from_pretrained("{model}")              # or hf_causal.load("<repo id>")
+world = ChessWorld(materials=("KQK", "KRK"), max_plies=30, move_format="{fmt}")
+q = world.engine_query("K:e3 R:d1 k:e5", forced={{0: "d1d7"}})   # play Rd7, then as usual
+p = engine.query("result", do=q["do"], given=q["given"], num_samples=256).probs["win"]
+print(p, "exact:", world.first_move_values("K:e3 R:d1 k:e5")["d1d7"])"""
+
+
+def write_card(result: dict, out: Path, card_dir: Path) -> Path:
+    """The model card of the benchmark's engine, with its measured errors, into ``card_dir`` (atomic)."""
+    evaluation = [
+        {
+            "query": f"mean abs. error of P(win | position, do({kind})), {result['n'][kind]} held-out queries",
+            "exact": "0",
+            "engine": f"{v['engine']:.4f}",
+            "naive": f"{v['naive']:.4f}",
+        }
+        for kind, v in result["mae"].items()
+    ]
+    sp, pop = result["spearman"], result["population"]
+    evaluation += [
+        {
+            "query": f"Spearman of first-move rankings ({sp['positions']} positions)",
+            "exact": "1",
+            "engine": f"{sp['engine']:.3f}",
+            "naive": f"{sp['naive']:.3f}",
+        },
+        {
+            "query": "P(win | do(first move is a check)), over positions",
+            "exact": f"{pop['exact']:.4f}",
+            "engine": f"{pop['engine']:.4f}",
+            "naive": f"{pop['observational_exact']:.4f} (P(win | check))",
+        },
+    ]
+    w = result["world"]
+    extra = (
+        "Exact values come from `ChessWorld` (retrograde distance-to-mate tables and dynamic programming over "
+        "(position, ply) for the behaviour policy with the forced moves). The naive baseline is the observational "
+        "win rate of the first move across positions.\n\n![A held-out position: candidate first moves, engine / exact "
+        "P(win)](chess_example.png)"
+    )
+    mdir = out / "model"
+    return publish_card(
+        mdir,
+        card_dir,
+        [out / "chess_example.png"],
+        repo_id="hf-causal/chess-gpt2-small",
+        evaluation=evaluation,
+        data_description=f"{result['games']} games simulated by hf_causal.worlds.chess.ChessWorld "
+        f"({', '.join(w['materials'])}, at most {w['max_plies']} plies, move format {w['move_format']}); "
+        f"held-out start positions for the evaluation; {result['engine_parameters']:,} parameters, "
+        f"{result['train_seconds']:.0f} s of training on 2 CPU cores",
+        usage=USAGE.format(model=mdir, fmt=w["move_format"]),
+        extra=extra,
+    )
 
 
 if __name__ == "__main__":

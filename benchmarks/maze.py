@@ -29,7 +29,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ._common import markdown_table, plot_bars, write_json
+from ._common import markdown_table, plot_bars, publish_card, write_json
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "maze" / "gpt2-maze.yaml"
 
@@ -318,11 +318,6 @@ print(p.probs[1], "exact:", world.potential_outcome(episode, moves).p_reached)""
 
 def write_card(result: dict, out: Path, card_dir: Path) -> Path:
     """The model card of the benchmark's engine, with its measured errors, into ``card_dir`` (atomic)."""
-    import shutil
-    import tempfile
-
-    from hf_causal import save_model_card
-
     kinds = list(result["mse"])
     evaluation = [
         {
@@ -348,8 +343,10 @@ def write_card(result: dict, out: Path, card_dir: Path) -> Path:
         "![A held-out maze with an intervened detour](maze_example.png)\n\n![MSE per kind of move list](maze_mse.png)"
     )
     mdir = out / "model"
-    save_model_card(
+    return publish_card(
         mdir,
+        card_dir,
+        [out / "maze_example.png", out / "maze_mse.png"],
         repo_id="hf-causal/maze-gpt2-small",
         evaluation=evaluation,
         data_description=f"{result.get('episodes', 'the recipe')} episodes simulated by hf_causal.worlds.maze."
@@ -359,15 +356,6 @@ def write_card(result: dict, out: Path, card_dir: Path) -> Path:
         usage=USAGE.format(model=mdir),
         extra=extra,
     )
-    card_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=card_dir.parent, prefix=".card-"))
-    for src in (mdir / "README.md", mdir / "dag.png", out / "maze_example.png", out / "maze_mse.png"):
-        if src.exists():
-            shutil.copy(src, tmp / src.name)
-    if card_dir.exists():
-        shutil.rmtree(card_dir)
-    tmp.rename(card_dir)
-    return card_dir / "README.md"
 
 
 if __name__ == "__main__":
