@@ -85,3 +85,29 @@ def maze_model_dir(tmp_path_factory):
         }
     )
     return out
+
+
+CHESS_OPTIONS = {"materials": ["KRK"], "max_plies": 10, "move_format": "piece"}
+CHESS_ROWS = 8000
+
+
+@pytest.fixture(scope="session")
+def chess_model_dir(tmp_path_factory):
+    """A small chess engine (KRK, games of at most 10 plies, piece moves): under a minute on 2 cores."""
+    out = tmp_path_factory.mktemp("chess")
+    train(
+        {
+            "world": "chess",
+            "world_options": CHESS_OPTIONS,
+            "world_rows": CHESS_ROWS,
+            "num_train_epochs": 6,
+            "n_embd": 64,
+            "n_layer": 2,
+            "learning_rate": 3e-3,
+            "lr_scheduler_type": "cosine",
+            "per_device_train_batch_size": 64,
+            "output_dir": str(out),
+            "logging_steps": 10**6,
+        }
+    )
+    return out

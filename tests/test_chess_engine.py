@@ -3,40 +3,20 @@
 The fixture is a small model (KRK, games of at most 10 plies, piece move format, under a minute of training)."""
 
 import pytest
+from conftest import CHESS_OPTIONS, CHESS_ROWS
 
-from hf_causal import CausalEngine, GraphError, PartialSequence, train
+from hf_causal import CausalEngine, GraphError, PartialSequence
 from hf_causal.worlds.chess import ChessWorld
-
-OPTIONS = {"materials": ["KRK"], "max_plies": 10, "move_format": "piece"}
 
 
 @pytest.fixture(scope="module")
 def chess_world():
-    return ChessWorld(**{**OPTIONS, "materials": tuple(OPTIONS["materials"])})
+    return ChessWorld(**{**CHESS_OPTIONS, "materials": tuple(CHESS_OPTIONS["materials"])})
 
 
 @pytest.fixture(scope="module")
-def chess_engine(tmp_path_factory):
-    out = tmp_path_factory.mktemp("chess")
-    train(
-        {
-            "world": "chess",
-            "world_options": OPTIONS,
-            "world_rows": CHESS_ROWS,
-            "num_train_epochs": CHESS_EPOCHS,
-            "n_embd": 64,
-            "n_layer": 2,
-            "learning_rate": 3e-3,
-            "lr_scheduler_type": "cosine",
-            "per_device_train_batch_size": 64,
-            "output_dir": str(out),
-            "logging_steps": 10**6,
-        }
-    )
-    return CausalEngine.from_pretrained(out)
-
-
-CHESS_ROWS, CHESS_EPOCHS = 8000, 6
+def chess_engine(chess_model_dir):
+    return CausalEngine.from_pretrained(chess_model_dir)
 
 
 def test_engine_query_builds_partial_interventions(chess_world):

@@ -19,8 +19,8 @@ def _blocks(lang):
     return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
 
 
-def test_readme_python_examples_run(demo_model_dir, maze_model_dir, tmp_path, monkeypatch, capsys):
-    from conftest import MAZE_OPTIONS
+def test_readme_python_examples_run(demo_model_dir, maze_model_dir, chess_model_dir, tmp_path, monkeypatch, capsys):
+    from conftest import CHESS_OPTIONS, MAZE_OPTIONS
 
     monkeypatch.chdir(ROOT)
     for block in _blocks("python"):
@@ -29,11 +29,17 @@ def test_readme_python_examples_run(demo_model_dir, maze_model_dir, tmp_path, mo
         code = code.replace(
             'MazeWorld(sizes=(5, 6), max_length=32, layout="trajectory")', f"MazeWorld(**{MAZE_OPTIONS!r})"
         )
+        code = code.replace('"outputs/chess-small"', repr(str(chess_model_dir)))  # the tests' small chess engine
+        code = code.replace(
+            'ChessWorld(materials=("KQK", "KRK"), max_plies=30, move_format="piece")',
+            f"ChessWorld(**{CHESS_OPTIONS!r})",
+        )
         code = code.replace('"outputs/quick"', repr(str(tmp_path / "quick")))
         exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "recovery" in out  # the DataFrame head was printed
     assert "P(reached | do(detour), maze):" in out and "E[reached | do(R, R)]:" in out
+    assert "P(win | do(Rd7, ..., Kd3), position):" in out
 
 
 def test_readme_cli_examples_run(demo_model_dir, tmp_path, monkeypatch, capsys):
