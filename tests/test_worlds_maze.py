@@ -1,4 +1,5 @@
 import math
+import re
 from collections import Counter, deque
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from hf_causal.graph import CausalGraph, GraphError
 from hf_causal.sequencify import Sequencifier
 from hf_causal.tokenization import CausalTokenizer
-from hf_causal.worlds.maze import MOVES, Maze, MazeWorld, generate_maze, plot_maze
+from hf_causal.worlds.maze import MOVES, Maze, MazeWorld, generate_maze, offset_token, plot_maze
 
 
 @pytest.fixture(scope="module")
@@ -275,14 +276,17 @@ def test_trajectory_layout_interleaves_moves_with_the_cells_they_led_to():
     traj_world = MazeWorld(sizes=(5, 6), max_length=16, layout="trajectory")
     a, t = acts_world.sample(200, seed=9), traj_world.sample(200, seed=9)
     # same episodes for the same seed; only the treatment column differs
-    pd.testing.assert_frame_equal(a.drop(columns="actions"), t.drop(columns="path"))
-    assert list(t.columns) == ["size", "start", "goal", "maze", "path", "reached", "distance"]
+    pd.testing.assert_frame_equal(a.drop(columns="actions"), t.drop(columns=["path", "offset"]))
+    assert list(t.columns) == ["size", "start", "goal", "maze", "offset", "path", "reached", "distance"]
     slipped = 0
     for (_, ra), (_, rt) in zip(a.iterrows(), t.iterrows()):
         m = Maze.from_row(ra)
         path = rt["path"]
         assert traj_world.moves_of(path) == list(ra["actions"]) and len(path) == 2 * len(ra["actions"])
-        cells = [int(x[1:]) for x in path[1::2]]
+        gr, gc = divmod(m.goal, m.size)
+        offsets = [re.fullmatch(r"([+-]\d+)([+-]\d+)", x).groups() for x in path[1::2]]
+        cells = [(gr + int(dr)) * m.size + gc + int(dc) for dr, dc in offsets]
+        assert rt["offset"] == offset_token(m.start, m.goal, m.size)
         prev = m.start
         for mv, c in zip(path[0::2], cells):
             # each cell is a neighbour reachable through an open side (or a wall bump), the goal absorbs
@@ -298,6 +302,8 @@ def test_trajectory_layout_interleaves_moves_with_the_cells_they_led_to():
     assert acts_world.do(["U", "R"]) == {"actions": ["U", "R"]}
     with pytest.raises(GraphError, match="'X'"):
         traj_world.do(["U", "X"])
-    assert traj_world.graph["path"].max_length == 32 and "c35" in traj_world.graph["path"].alphabet
+    assert traj_world.graph["path"].max_length == 32 and {"+5-5", "-5+5", "+0+0"} <= set(
+        traj_world.graph["path"].alphabet
+    )
     # naive conditional reads the moves of the path
     assert traj_world.naive_outcome(t, ["R"]).n == acts_world.naive_outcome(a, ["R"]).n

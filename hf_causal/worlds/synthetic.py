@@ -289,6 +289,7 @@ WORLDS: dict[str, Callable[..., Any]] = {
     "demo-continuous": lambda: demo_world(continuous=True),
     "maze": _lazy("maze", "MazeWorld"),  # variable-length action sequences (issue #5)
     "chess": _lazy("chess", "ChessWorld"),  # KQK/KRK endgames under a behaviour policy (issue #6)
+    "papers": _lazy("papers", "PaperWorld"),  # a title keyword's effect, confounded by text (issue #7)
 }
 
 

