@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from . import bnlearn, chess, demo_world, ihdp, lalonde, maze, parent_attention
+from . import bnlearn, chess, demo_world, ihdp, lalonde, maze, papers, parent_attention
 
 BENCHMARKS = {
     "demo_world": demo_world,
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "lalonde": lalonde,
     "maze": maze,
     "chess": chess,
+    "papers": papers,
 }
 
 

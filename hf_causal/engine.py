@@ -909,7 +909,11 @@ class CausalEngine:
         probability below ``threshold``: the data hardly support the intervention (positivity).
         """
         diag = {}
+        trained = self.config.loss_variables
         for d, lp in logp.items():
+            if trained is not None and d.split(" ")[0] not in trained:
+                diag[f"p_forced[{d}]"] = "not trained (loss_variables): no support diagnostic"
+                continue
             p, tok = np.exp(lp[:, 0]), np.exp(lp[:, 1])
             diag[f"p_forced[{d}]"] = {
                 "mean": float(p.mean()),

@@ -1,0 +1,63 @@
+"""The engine on the paper world (issue #7): a small model that reads the abstract removes the text's
+confounding that adjusting for the structured covariates leaves."""
+
+import pytest
+
+from hf_causal import CausalEngine, train
+from hf_causal.worlds.papers import PaperWorld
+
+ROWS = 2000
+
+
+@pytest.fixture(scope="module")
+def papers_engine(tmp_path_factory):
+    out = tmp_path_factory.mktemp("papers")
+    train(
+        {
+            "world": "papers",
+            "world_options": {"setting": "simple"},
+            "world_rows": ROWS,
+            "loss_variables": ["keyword", "accepted"],  # the abstracts of the ATT come from the rows
+            "num_train_epochs": 10,
+            "n_embd": 64,
+            "n_layer": 2,
+            "learning_rate": 3e-3,
+            "lr_scheduler_type": "cosine",
+            "per_device_train_batch_size": 32,
+            "output_dir": str(out),
+            "logging_steps": 10**6,
+        }
+    )
+    return CausalEngine.from_pretrained(out)
+
+
+def test_att_beats_covariate_adjustment(papers_engine):
+    world = PaperWorld(setting="simple")
+    df = world.sample(ROWS, seed=0)  # the training rows (world_seed 0)
+    truth = world.true_effects(df)["ATT"]
+    est = papers_engine.att("accepted", "keyword", 1, 0, data=df, seed=0)
+    covariates_only = world.covariate_adjusted_att(df)
+    tol = 0.08  # measured: truth 0.108, engine 0.085, covariates only 0.330, naive 0.335
+    assert abs(covariates_only - truth) > tol and abs(world.naive_difference(df) - truth) > tol
+    assert abs(est.estimate - truth) < tol, (est.estimate, truth)
+    # the engine refuses what it was not trained for: sampling abstracts (loss_variables)
+    from hf_causal import UnsupportedQueryError
+
+    with pytest.raises(UnsupportedQueryError, match="loss_variables"):
+        papers_engine.ate("accepted", "keyword", 1, 0, num_samples=4)
+
+
+def test_text_intervention_goes_through_the_same_api(papers_engine):
+    """do(abstract := "...") clamps the words of the text variable: a buzzword-free abstract has a lower
+    propensity, and acceptance follows the exact potential outcome's direction."""
+    world = PaperWorld(setting="simple")
+    plain = "We prove that a generalization bound is tight. The results hold across settings."
+    buzzy = plain + " The model is a deep network. We use a neural encoder. We outperform strong baselines."
+    p = {
+        t: papers_engine.query(
+            "keyword", do={"abstract": t}, given={"venue": "acl", "authors": 3}, num_samples=8
+        ).probs[1]
+        for t in (plain, buzzy)
+    }
+    assert world.propensity(buzzy)[0] - world.propensity(plain)[0] > 0.25
+    assert p[buzzy] - p[plain] > 0.1
