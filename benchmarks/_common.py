@@ -112,3 +112,56 @@ def publish_card(model_dir: str | Path, card_dir: str | Path, images: Sequence[s
         shutil.rmtree(card_dir)
     tmp.rename(card_dir)
     return card_dir / "README.md"
+
+
+def recipe_setup(
+    recipe_path: str | Path,
+    out: Path,
+    *,
+    rows: int | None = None,
+    epochs: float | None = None,
+    smoke: bool = False,
+    world_options: Mapping[str, Any] | None = None,
+    **model: Any,
+) -> tuple[dict, dict, Any, dict]:
+    """A world benchmark's training set-up: ``(recipe, overrides, world, merged config)``.
+
+    The overrides put the model under ``out/model`` and apply ``rows`` / ``epochs`` / non-None
+    ``model`` sizes; ``world_options`` are merged into the recipe's; ``smoke`` shrinks the model."""
+    from hf_causal.training import load_recipe
+    from hf_causal.worlds import get_world
+
+    recipe = load_recipe(recipe_path)
+    overrides: dict[str, Any] = {"output_dir": str(out / "model"), "logging_steps": 10**6}
+    if rows:
+        overrides["world_rows"] = rows
+    if epochs:
+        overrides["num_train_epochs"] = epochs
+    overrides.update({k: v for k, v in model.items() if v is not None})
+    if smoke:
+        overrides.update(n_embd=32, n_layer=1)
+    if world_options:
+        overrides["world_options"] = {**(recipe.get("world_options") or {}), **world_options}
+    cfg = {**recipe, **overrides}
+    world = get_world(cfg["world"], **(cfg.get("world_options") or {}))
+    return recipe, overrides, world, cfg
+
+
+def train_or_load(recipe: dict, overrides: dict, model: str | None) -> tuple[Path, float]:
+    """Train the recipe (returns the folder and seconds), or use an existing engine folder (nan s)."""
+    if model:
+        return Path(model), float("nan")
+    from hf_causal import train
+
+    t0 = time.time()
+    mdir = train(recipe, overrides)
+    return Path(mdir), time.time() - t0
+
+
+def card_from_earlier_run(ap, args, json_name: str, write_card) -> dict:
+    """``--card-only``: rebuild the model card folder from ``args.out/json_name`` without rerunning."""
+    if not args.card:
+        ap.error("--card-only needs --card DIR")
+    result = json.loads((Path(args.out) / json_name).read_text())
+    write_card(result, Path(args.out), Path(args.card))
+    return result

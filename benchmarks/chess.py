@@ -28,7 +28,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ._common import markdown_table, publish_card, write_json
+from ._common import card_from_earlier_run, markdown_table, publish_card, recipe_setup, train_or_load, write_json
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "chess" / "gpt2-chess-small.yaml"
 
@@ -86,44 +86,27 @@ def main(argv=None) -> dict:
     ap.add_argument("--card-only", action="store_true", help="write --card from an earlier run's --out")
     args = ap.parse_args(argv)
     if args.card_only:
-        import json
-
-        if not args.card:
-            ap.error("--card-only needs --card DIR")
-        result = json.loads((Path(args.out) / "chess.json").read_text())
-        write_card(result, Path(args.out), Path(args.card))
-        return result
+        return card_from_earlier_run(ap, args, "chess.json", write_card)
     if args.smoke:
         args.rows, args.epochs, args.positions, args.moves, args.draws = 300, 1, 2, 3, 4
     warnings.filterwarnings("ignore")
     import numpy as np
     from scipy.stats import spearmanr
 
-    from hf_causal import CausalEngine, train
-    from hf_causal.training import load_recipe
-    from hf_causal.worlds import get_world
+    from hf_causal import CausalEngine
     from hf_causal.worlds.chess import Position, plot_position, tables
 
     out = Path(args.out)
-    recipe = load_recipe(args.recipe)
-    overrides = {"output_dir": str(out / "model"), "logging_steps": 10**6}
-    if args.rows:
-        overrides["world_rows"] = args.rows
-    if args.epochs:
-        overrides["num_train_epochs"] = args.epochs
-    if args.smoke:
-        overrides.update(n_embd=32, n_layer=1)
-    if args.move_format:
-        overrides["world_options"] = {**(recipe.get("world_options") or {}), "move_format": args.move_format}
-    cfg = {**recipe, **overrides}
-    world = get_world(cfg["world"], **(cfg.get("world_options") or {}))
+    recipe, overrides, world, cfg = recipe_setup(
+        args.recipe,
+        out,
+        rows=args.rows,
+        epochs=args.epochs,
+        smoke=args.smoke,
+        world_options={"move_format": args.move_format} if args.move_format else None,
+    )
     rows = world.sample(cfg["world_rows"], seed=cfg.get("world_seed", 0))
-    if args.model:
-        mdir, t_train = Path(args.model), float("nan")
-    else:
-        t0 = time.time()
-        mdir = train(recipe, overrides)
-        t_train = time.time() - t0
+    mdir, t_train = train_or_load(recipe, overrides, args.model)
     eng = CausalEngine.from_pretrained(mdir)
     n_params = sum(p.numel() for p in eng.model.parameters())
 

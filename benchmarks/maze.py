@@ -29,7 +29,15 @@ import time
 import warnings
 from pathlib import Path
 
-from ._common import markdown_table, plot_bars, publish_card, write_json
+from ._common import (
+    card_from_earlier_run,
+    markdown_table,
+    plot_bars,
+    publish_card,
+    recipe_setup,
+    train_or_load,
+    write_json,
+)
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "maze" / "gpt2-maze.yaml"
 
@@ -92,52 +100,33 @@ def main(argv=None) -> dict:
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     if args.card_only:
-        import json
-
-        if not args.card:
-            ap.error("--card-only needs --card DIR")
-        result = json.loads((Path(args.out) / "maze.json").read_text())
-        write_card(result, Path(args.out), Path(args.card))
-        return result
+        return card_from_earlier_run(ap, args, "maze.json", write_card)
     if args.smoke:
         args.rows, args.test_mazes, args.pop_mazes, args.epochs, args.draws = 300, 4, 50, 1, 2
     warnings.filterwarnings("ignore")
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    from hf_causal import CausalEngine, train
-    from hf_causal.training import load_recipe
-    from hf_causal.worlds import get_world
+    from hf_causal import CausalEngine
     from hf_causal.worlds.maze import plot_maze
 
     out = Path(args.out)
-    recipe = load_recipe(args.recipe)
-    overrides = {"output_dir": str(out / "model"), "logging_steps": 10**6}
-    if args.rows:
-        overrides["world_rows"] = args.rows
-    if args.epochs:
-        overrides["num_train_epochs"] = args.epochs
-    if args.n_embd:
-        overrides["n_embd"] = args.n_embd
-    if args.n_layer:
-        overrides["n_layer"] = args.n_layer
-    if args.smoke:
-        overrides.update(n_embd=32, n_layer=1)
-    if args.layout:
-        overrides["world_options"] = {**(recipe.get("world_options") or {}), "layout": args.layout}
-    cfg = {**recipe, **overrides}
-    world = get_world(cfg["world"], **(cfg.get("world_options") or {}))
+    recipe, overrides, world, cfg = recipe_setup(
+        args.recipe,
+        out,
+        rows=args.rows,
+        epochs=args.epochs,
+        smoke=args.smoke,
+        world_options={"layout": args.layout} if args.layout else None,
+        n_embd=args.n_embd,
+        n_layer=args.n_layer,
+    )
     context = [v for v in world.graph.order if v not in (world.treatment, *OUTCOMES)]
     rows = world.sample(cfg["world_rows"], seed=cfg.get("world_seed", 0))  # the rows train() simulates
     test = world.sample(args.test_mazes, seed=12345)  # held-out mazes
     rows = rows.assign(moves=rows[world.treatment].map(world.moves_of))
     test = test.assign(moves=test[world.treatment].map(world.moves_of))
-    if args.model:
-        mdir, t_train = Path(args.model), float("nan")
-    else:
-        t0 = time.time()
-        mdir = train(recipe, overrides)
-        t_train = time.time() - t0
+    mdir, t_train = train_or_load(recipe, overrides, args.model)
     eng = CausalEngine.from_pretrained(mdir)
     n_params = sum(p.numel() for p in eng.model.parameters())
 

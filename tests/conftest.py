@@ -39,6 +39,26 @@ def demo_engine(demo_model_dir):
     return CausalEngine.from_pretrained(demo_model_dir)
 
 
+def train_world(out, world: str, rows: int, epochs: float, options: dict | None = None, **overrides):
+    """Train a small from-scratch engine on a simulated world (defaults: GPT-2 2 x 64, lr 3e-3 cosine)."""
+    recipe = {
+        "world": world,
+        "world_rows": rows,
+        "num_train_epochs": epochs,
+        "n_embd": 64,
+        "n_layer": 2,
+        "learning_rate": 3e-3,
+        "lr_scheduler_type": "cosine",
+        "per_device_train_batch_size": 64,
+        "output_dir": str(out),
+        "logging_steps": 10**6,
+        **overrides,
+    }
+    if options:
+        recipe["world_options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+    return train(recipe)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A barely trained demo model for plumbing tests (seconds)."""
@@ -69,21 +89,7 @@ MAZE_ROWS = 3000
 def maze_model_dir(tmp_path_factory):
     """A small maze engine (5x5 mazes, at most 12 moves, trajectory layout): about a minute on 2 cores."""
     out = tmp_path_factory.mktemp("maze")
-    train(
-        {
-            "world": "maze",
-            "world_options": {k: list(v) if isinstance(v, tuple) else v for k, v in MAZE_OPTIONS.items()},
-            "world_rows": MAZE_ROWS,
-            "num_train_epochs": 8,
-            "n_embd": 64,
-            "n_layer": 2,
-            "learning_rate": 3e-3,
-            "lr_scheduler_type": "cosine",
-            "per_device_train_batch_size": 64,
-            "output_dir": str(out),
-            "logging_steps": 10**6,
-        }
-    )
+    train_world(out, "maze", MAZE_ROWS, 8, MAZE_OPTIONS)
     return out
 
 
@@ -95,19 +101,5 @@ CHESS_ROWS = 8000
 def chess_model_dir(tmp_path_factory):
     """A small chess engine (KRK, games of at most 10 plies, piece moves): under a minute on 2 cores."""
     out = tmp_path_factory.mktemp("chess")
-    train(
-        {
-            "world": "chess",
-            "world_options": CHESS_OPTIONS,
-            "world_rows": CHESS_ROWS,
-            "num_train_epochs": 6,
-            "n_embd": 64,
-            "n_layer": 2,
-            "learning_rate": 3e-3,
-            "lr_scheduler_type": "cosine",
-            "per_device_train_batch_size": 64,
-            "output_dir": str(out),
-            "logging_steps": 10**6,
-        }
-    )
+    train_world(out, "chess", CHESS_ROWS, 6, CHESS_OPTIONS)
     return out

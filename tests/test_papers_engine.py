@@ -2,8 +2,9 @@
 confounding that adjusting for the structured covariates leaves."""
 
 import pytest
+from conftest import train_world
 
-from hf_causal import CausalEngine, train
+from hf_causal import CausalEngine
 from hf_causal.worlds.papers import PaperWorld
 
 ROWS = 2000
@@ -12,21 +13,15 @@ ROWS = 2000
 @pytest.fixture(scope="module")
 def papers_engine(tmp_path_factory):
     out = tmp_path_factory.mktemp("papers")
-    train(
-        {
-            "world": "papers",
-            "world_options": {"setting": "simple"},
-            "world_rows": ROWS,
-            "loss_variables": ["keyword", "accepted"],  # the abstracts of the ATT come from the rows
-            "num_train_epochs": 10,
-            "n_embd": 64,
-            "n_layer": 2,
-            "learning_rate": 3e-3,
-            "lr_scheduler_type": "cosine",
-            "per_device_train_batch_size": 32,
-            "output_dir": str(out),
-            "logging_steps": 10**6,
-        }
+    # only the keyword's and acceptance's conditionals: the abstracts of the ATT come from the rows
+    train_world(
+        out,
+        "papers",
+        ROWS,
+        10,
+        {"setting": "simple"},
+        loss_variables=["keyword", "accepted"],
+        per_device_train_batch_size=32,
     )
     return CausalEngine.from_pretrained(out)
 
