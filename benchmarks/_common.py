@@ -165,3 +165,14 @@ def card_from_earlier_run(ap, args, json_name: str, write_card) -> dict:
     result = json.loads((Path(args.out) / json_name).read_text())
     write_card(result, Path(args.out), Path(args.card))
     return result
+
+
+def add_card_arguments(ap, example: str) -> None:
+    """``--card DIR`` and ``--card-only`` for a benchmark that writes a model card folder."""
+    ap.add_argument(
+        "--card",
+        default=None,
+        help=f"also write a model card folder here (e.g. {example}); with --card-only, from the JSON and "
+        "model already in --out",
+    )
+    ap.add_argument("--card-only", action="store_true", help="write --card from an earlier run's --out")

@@ -28,7 +28,15 @@ import time
 import warnings
 from pathlib import Path
 
-from ._common import card_from_earlier_run, markdown_table, publish_card, recipe_setup, train_or_load, write_json
+from ._common import (
+    add_card_arguments,
+    card_from_earlier_run,
+    markdown_table,
+    publish_card,
+    recipe_setup,
+    train_or_load,
+    write_json,
+)
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "chess" / "gpt2-chess-small.yaml"
 
@@ -80,10 +88,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--model", default=None, help="use this trained engine folder instead of training")
     ap.add_argument("--out", default="results/chess")
     ap.add_argument("--smoke", action="store_true")
-    ap.add_argument(
-        "--card", default=None, help="also write a model card folder here (e.g. model_cards/chess-gpt2-small)"
-    )
-    ap.add_argument("--card-only", action="store_true", help="write --card from an earlier run's --out")
+    add_card_arguments(ap, "model_cards/chess-gpt2-small")
     args = ap.parse_args(argv)
     if args.card_only:
         return card_from_earlier_run(ap, args, "chess.json", write_card)

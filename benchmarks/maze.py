@@ -30,6 +30,7 @@ import warnings
 from pathlib import Path
 
 from ._common import (
+    add_card_arguments,
     card_from_earlier_run,
     markdown_table,
     plot_bars,
@@ -90,13 +91,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--draws", type=int, default=16, help="engine draws per (maze, move list) in the per-maze table")
     ap.add_argument("--model", default=None, help="use this trained engine folder instead of training")
     ap.add_argument("--out", default="results/maze")
-    ap.add_argument(
-        "--card",
-        default=None,
-        help="also write a model card folder here (e.g. model_cards/maze-gpt2-small); with --card-only, "
-        "from the maze.json and model already in --out",
-    )
-    ap.add_argument("--card-only", action="store_true", help="write --card from an earlier run's --out")
+    add_card_arguments(ap, "model_cards/maze-gpt2-small")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     if args.card_only:

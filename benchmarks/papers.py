@@ -36,27 +36,6 @@ METHODS = (
 )
 
 
-def _stratified(df, by=("venue", "authors")) -> dict:
-    """ATT and ATE by exact stratification on ``by`` (strata missing an arm are left out)."""
-    import numpy as np
-
-    y = df["accepted"].to_numpy(float)
-    a = df["keyword"].to_numpy() == 1
-    strata = df[list(by)].astype(str).agg("|".join, axis=1).to_numpy()
-    att_num = att_w = ate_num = ate_w = 0.0
-    for s in np.unique(strata):
-        i = strata == s
-        t, c = i & a, i & ~a
-        if t.sum() == 0 or c.sum() == 0:
-            continue
-        d = y[t].mean() - y[c].mean()
-        att_num += t.sum() * d
-        att_w += t.sum()
-        ate_num += i.sum() * d
-        ate_w += i.sum()
-    return {"ATT": att_num / att_w, "ATE": ate_num / ate_w}
-
-
 def _embed(texts, path: str, batch: int = 64):
     """Mean-pooled MiniLM embeddings (the sentence-transformers recipe), no gradient."""
     import numpy as np
@@ -158,7 +137,7 @@ def main(argv=None) -> dict:
         t0 = time.time()
         est[METHODS[2]] = _aipw(df, _embed(df["abstract"].tolist(), minilm))
         info[METHODS[2]] = {"train_seconds": time.time() - t0}
-        est[METHODS[3]] = _stratified(df)
+        est[METHODS[3]] = world.stratified_effects(df)
         d = world.naive_difference(df)
         est[METHODS[4]] = {"ATT": d, "ATE": d}
         rel = {m: {k: abs(v[k] - truth[k]) / abs(truth[k]) for k in ("ATT", "ATE")} for m, v in est.items()}

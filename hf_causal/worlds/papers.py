@@ -211,19 +211,28 @@ class PaperWorld:
         return float(y[a].mean() - y[~a].mean())
 
     @staticmethod
-    def covariate_adjusted_att(data: pd.DataFrame, by: Sequence[str] = ("venue", "authors")) -> float:
-        """ATT by exact stratification on the columns ``by`` (default: the structured covariates only,
-        which leaves a bias: the abstract's confounding is only partly carried by them). Strata without
-        a control are left out."""
+    def stratified_effects(data: pd.DataFrame, by: Sequence[str] = ("venue", "authors")) -> dict[str, float]:
+        """ATT and ATE by exact stratification on the columns ``by`` (default: the structured covariates
+        only, which leaves a bias: the abstract's confounding is only partly carried by them). Strata
+        without both arms are left out."""
         y = data["accepted"].to_numpy(float)
         a = data["keyword"].to_numpy() == 1
-        strata = data[list(by)].astype(str).agg("|".join, axis=1)
-        total, weight = 0.0, 0
-        for s in strata[a].unique():
-            in_s = (strata == s).to_numpy()
-            t, c = in_s & a, in_s & ~a
-            if c.sum() == 0:
-                continue  # no control in this stratum: it cannot be adjusted and is left out
-            total += t.sum() * (y[t].mean() - y[c].mean())
-            weight += int(t.sum())
-        return total / weight if weight else math.nan
+        strata = data[list(by)].astype(str).agg("|".join, axis=1).to_numpy()
+        att_num = att_w = ate_num = ate_w = 0.0
+        for s in np.unique(strata):
+            i = strata == s
+            t, c = i & a, i & ~a
+            if t.sum() == 0 or c.sum() == 0:
+                continue
+            d = y[t].mean() - y[c].mean()
+            att_num, att_w = att_num + t.sum() * d, att_w + t.sum()
+            ate_num, ate_w = ate_num + i.sum() * d, ate_w + i.sum()
+        return {
+            "ATT": float(att_num / att_w) if att_w else math.nan,
+            "ATE": float(ate_num / ate_w) if ate_w else math.nan,
+        }
+
+    @classmethod
+    def covariate_adjusted_att(cls, data: pd.DataFrame, by: Sequence[str] = ("venue", "authors")) -> float:
+        """The ATT of :meth:`stratified_effects`."""
+        return cls.stratified_effects(data, by)["ATT"]
