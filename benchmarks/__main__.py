@@ -15,6 +15,7 @@ BENCHMARKS = {
     "chess": chess,
     "papers": papers,
 }
+WITH_CARD = ("maze", "chess", "papers")  # benchmarks that also write a model card folder (--card)
 
 
 def main(argv=None) -> int:
@@ -25,7 +26,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     for name in args.only or BENCHMARKS:
         print(f"\n# benchmark: {name}{' (smoke)' if args.smoke else ''}", flush=True)
-        BENCHMARKS[name].main((["--smoke"] if args.smoke else []) + ["--out", f"{args.out}/{name}"])
+        argv_ = (["--smoke"] if args.smoke else []) + ["--out", f"{args.out}/{name}"]
+        if args.smoke and name in WITH_CARD:  # CI exercises the card code too (never into model_cards/)
+            argv_ += ["--card", f"{args.out}/{name}/card"]
+        BENCHMARKS[name].main(argv_)
     return 0
 
 

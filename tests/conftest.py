@@ -103,3 +103,24 @@ def chess_model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("chess")
     train_world(out, "chess", CHESS_ROWS, 6, CHESS_OPTIONS)
     return out
+
+
+PAPERS_OPTIONS = {"setting": "simple"}
+PAPERS_ROWS = 2000
+
+
+@pytest.fixture(scope="session")
+def papers_model_dir(tmp_path_factory):
+    """A small paper-world engine (GPT-2 2 x 64 from scratch, word-level text vocabulary); only the
+    keyword's and acceptance's conditionals are trained: the abstracts of an ATT come from the rows."""
+    out = tmp_path_factory.mktemp("papers")
+    train_world(
+        out,
+        "papers",
+        PAPERS_ROWS,
+        10,
+        PAPERS_OPTIONS,
+        loss_variables=["keyword", "accepted"],
+        per_device_train_batch_size=32,
+    )
+    return out

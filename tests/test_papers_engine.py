@@ -2,33 +2,20 @@
 confounding that adjusting for the structured covariates leaves."""
 
 import pytest
-from conftest import train_world
+from conftest import PAPERS_OPTIONS, PAPERS_ROWS
 
 from hf_causal import CausalEngine
 from hf_causal.worlds.papers import PaperWorld
 
-ROWS = 2000
-
 
 @pytest.fixture(scope="module")
-def papers_engine(tmp_path_factory):
-    out = tmp_path_factory.mktemp("papers")
-    # only the keyword's and acceptance's conditionals: the abstracts of the ATT come from the rows
-    train_world(
-        out,
-        "papers",
-        ROWS,
-        10,
-        {"setting": "simple"},
-        loss_variables=["keyword", "accepted"],
-        per_device_train_batch_size=32,
-    )
-    return CausalEngine.from_pretrained(out)
+def papers_engine(papers_model_dir):
+    return CausalEngine.from_pretrained(papers_model_dir)
 
 
 def test_att_beats_covariate_adjustment(papers_engine):
-    world = PaperWorld(setting="simple")
-    df = world.sample(ROWS, seed=0)  # the training rows (world_seed 0)
+    world = PaperWorld(**PAPERS_OPTIONS)
+    df = world.sample(PAPERS_ROWS, seed=0)  # the training rows (world_seed 0)
     truth = world.true_effects(df)["ATT"]
     est = papers_engine.att("accepted", "keyword", 1, 0, data=df, seed=0)
     covariates_only = world.covariate_adjusted_att(df)
@@ -45,7 +32,7 @@ def test_att_beats_covariate_adjustment(papers_engine):
 def test_text_intervention_goes_through_the_same_api(papers_engine):
     """do(abstract := "...") clamps the words of the text variable: a buzzword-free abstract has a lower
     propensity, and acceptance follows the exact potential outcome's direction."""
-    world = PaperWorld(setting="simple")
+    world = PaperWorld(**PAPERS_OPTIONS)
     plain = "We prove that a generalization bound is tight. The results hold across settings."
     buzzy = plain + " The model is a deep network. We use a neural encoder. We outperform strong baselines."
     p = {

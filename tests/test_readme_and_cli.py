@@ -19,8 +19,10 @@ def _blocks(lang):
     return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
 
 
-def test_readme_python_examples_run(demo_model_dir, maze_model_dir, chess_model_dir, tmp_path, monkeypatch, capsys):
-    from conftest import CHESS_OPTIONS, MAZE_OPTIONS
+def test_readme_python_examples_run(
+    demo_model_dir, maze_model_dir, chess_model_dir, papers_model_dir, tmp_path, monkeypatch, capsys
+):
+    from conftest import CHESS_OPTIONS, MAZE_OPTIONS, PAPERS_OPTIONS
 
     monkeypatch.chdir(ROOT)
     for block in _blocks("python"):
@@ -34,12 +36,15 @@ def test_readme_python_examples_run(demo_model_dir, maze_model_dir, chess_model_
             'ChessWorld(materials=("KQK", "KRK"), max_plies=30, move_format="piece")',
             f"ChessWorld(**{CHESS_OPTIONS!r})",
         )
+        code = code.replace('"outputs/papers-minilm"', repr(str(papers_model_dir)))  # the tests' small text engine
+        code = code.replace('PaperWorld(setting="interaction")', f"PaperWorld(**{PAPERS_OPTIONS!r})")
         code = code.replace('"outputs/quick"', repr(str(tmp_path / "quick")))
         exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "recovery" in out  # the DataFrame head was printed
     assert "P(reached | do(detour), maze):" in out and "E[reached | do(R, R)]:" in out
     assert "P(win | do(Rd7, ..., Kd3), position):" in out
+    assert "P(state-of-the-art title | do(abstract)):" in out
 
 
 def test_readme_cli_examples_run(demo_model_dir, tmp_path, monkeypatch, capsys):
