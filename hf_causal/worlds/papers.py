@@ -16,8 +16,9 @@ The world of issue #7, a semi-synthetic setting after the CausalBERT protocol (V
 Because ``p`` and ``c`` are functions of the abstract's words, the per-paper potential outcome
 probabilities ``sigmoid(y0)`` and ``sigmoid(y1)`` are exact functions of the text
 (:meth:`PaperWorld.potential_outcomes`), and so are the true ATE and ATT of any sample. The topic is not
-a column: venue and authors carry part of it, so adjusting for them alone leaves a bias, and only a
-model that reads the abstract removes it (:meth:`PaperWorld.covariate_adjusted_att`).
+a column: the venue carries a little of it and the number of authors a weak signal of the buzzword
+rate, so adjusting for them alone leaves nearly all of the bias, and only a model that reads the
+abstract removes it (:meth:`PaperWorld.covariate_adjusted_att`).
 
 Example:
     >>> w = PaperWorld()
@@ -32,7 +33,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -143,7 +143,7 @@ class PaperWorld:
         subj = _SUBJECTS[topic]
         claim = _CLAIMS[topic][int(rng.integers(len(_CLAIMS[topic])))].format(s=subj[int(rng.integers(len(subj)))])
         sents = [claim]
-        # larger teams write about empirical work a little more often: a weak covariate signal
+        # larger teams use buzzwords a little more often: authors carry a weak signal of the text's score
         rate = _BUZZ_RATE[topic] * (1.0 + 0.05 * (authors - 4))
         sents += [_BUZZ_SENTENCES[b] for b in BUZZWORDS if rng.random() < rate]
         k = int(rng.integers(1, 3))
@@ -208,13 +208,21 @@ class PaperWorld:
         """E[accepted | keyword=1] - E[accepted | keyword=0]: confounded by the abstract."""
         a = data["keyword"].to_numpy() == 1
         y = data["accepted"].to_numpy(float)
+        if a.all() or not a.any():
+            raise GraphError("the naive difference needs treated and control papers (keyword 1 and 0)")
         return float(y[a].mean() - y[~a].mean())
 
     @staticmethod
-    def stratified_effects(data: pd.DataFrame, by: Sequence[str] = ("venue", "authors")) -> dict[str, float]:
+    def stratified_effects(data: pd.DataFrame, by: str | Sequence[str] = ("venue", "authors")) -> dict[str, float]:
         """ATT and ATE by exact stratification on the columns ``by`` (default: the structured covariates
-        only, which leaves a bias: the abstract's confounding is only partly carried by them). Strata
-        without both arms are left out."""
+        only, which leaves a bias: the abstract's confounding is only partly carried by them).
+
+        Strata without both arms are left out, which narrows the estimand to the papers of the other
+        strata: ``treated_used`` and ``rows_used`` report the fractions kept (the ATT's and the ATE's)."""
+        by = [by] if isinstance(by, str) else list(by)
+        missing = [c for c in by if c not in data.columns]
+        if missing:
+            raise GraphError(f"stratified_effects: no column {missing} in the data (columns: {list(data.columns)})")
         y = data["accepted"].to_numpy(float)
         a = data["keyword"].to_numpy() == 1
         strata = data[list(by)].astype(str).agg("|".join, axis=1).to_numpy()
@@ -227,12 +235,16 @@ class PaperWorld:
             d = y[t].mean() - y[c].mean()
             att_num, att_w = att_num + t.sum() * d, att_w + t.sum()
             ate_num, ate_w = ate_num + i.sum() * d, ate_w + i.sum()
+        if not att_w:
+            raise GraphError(f"stratified_effects: no stratum of {by} holds both treated and control papers")
         return {
-            "ATT": float(att_num / att_w) if att_w else math.nan,
-            "ATE": float(ate_num / ate_w) if ate_w else math.nan,
+            "ATT": float(att_num / att_w),
+            "ATE": float(ate_num / ate_w),
+            "treated_used": float(att_w / a.sum()),
+            "rows_used": float(ate_w / len(a)),
         }
 
     @classmethod
-    def covariate_adjusted_att(cls, data: pd.DataFrame, by: Sequence[str] = ("venue", "authors")) -> float:
+    def covariate_adjusted_att(cls, data: pd.DataFrame, by: str | Sequence[str] = ("venue", "authors")) -> float:
         """The ATT of :meth:`stratified_effects`."""
         return cls.stratified_effects(data, by)["ATT"]
