@@ -168,9 +168,9 @@ def test_bert_decoder(tmp_path_factory, demo_world_):
     train(
         {
             "world": "demo",
-            "world_rows": 10000,
+            "world_rows": 6000,
             "architecture": "bert",
-            "num_train_epochs": 12,
+            "num_train_epochs": 10,
             "learning_rate": 3e-3,
             "output_dir": str(out),
             "logging_steps": 100000,
