@@ -221,7 +221,6 @@ def build_model(args: ModelArguments, tok: CausalTokenizer, max_length: int = 25
     torch.manual_seed(seed)
     if not args.base_model:
         return _scratch(args, tok, max_length)
-    args.base_model = portable_checkpoint(args.base_model)  # what the saved adapter will record
     model, arch = _load_base(args.base_model)
     args.architecture = arch
     n_old = model.get_input_embeddings().weight.shape[0]
@@ -246,7 +245,7 @@ def build_model(args: ModelArguments, tok: CausalTokenizer, max_length: int = 25
     )
     peft_model = get_peft_model(model, cfg)
     # the adapter records the portable name ("package:..." or a Hub id), not this machine's folder
-    peft_model.peft_config["default"].base_model_name_or_path = args.base_model
+    peft_model.peft_config["default"].base_model_name_or_path = portable_checkpoint(args.base_model)
     return peft_model
 
 
