@@ -33,6 +33,23 @@ def train_on_rows(rows, graph, out_dir: str | Path, **overrides: Any) -> tuple[P
     return out_dir, time.time() - t0
 
 
+def median_seconds(fn, repeats: int = 3, warmup: int = 1) -> tuple[float, Any]:
+    """Median wall time of ``repeats`` calls of ``fn()`` after ``warmup`` untimed calls, and the last result.
+
+    The machines are shared and noisy: one cold, single measurement read a 35x speed-up as 1.5x."""
+    import statistics
+
+    out = None
+    for _ in range(warmup):
+        out = fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A Markdown table; floats get 4 significant decimals."""
 
@@ -48,12 +65,9 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def write_json(obj: Any, path: str | Path) -> Path:
     """Write JSON atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    os.replace(tmp, path)
-    return path
+    from hf_causal.fileio import atomic_write_json
+
+    return atomic_write_json(path, obj, default=float)
 
 
 def plot_bars(
@@ -128,7 +142,7 @@ def recipe_setup(
 
     The overrides put the model under ``out/model`` and apply ``rows`` / ``epochs`` / non-None
     ``model`` sizes; ``world_options`` are merged into the recipe's; ``smoke`` shrinks the model."""
-    from hf_causal.training import load_recipe
+    from hf_causal.recipes import load_recipe
     from hf_causal.worlds import get_world
 
     recipe = load_recipe(recipe_path)

@@ -37,6 +37,7 @@ from ._common import (
     train_or_load,
     write_json,
 )
+from .baselines import chess_check_win_rate
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "chess" / "gpt2-chess-small.yaml"
 
@@ -171,7 +172,7 @@ def main(argv=None) -> dict:
     pop_engine = eng.query("result", do={"first_check": True}, data=pop_rows, seed=0).probs["win"]
     pop_exact = world.population_check_effect(True)
     obs_exact, _ = world.observational_check()
-    obs_data, obs_se = world.observational_check(rows)
+    obs_data, obs_se = chess_check_win_rate(rows)
 
     table = markdown_table(
         ["query", "n", "engine MAE", "naive MAE", "engine/naive"],

@@ -2,7 +2,9 @@
 
 The baseline is what a user would write with plain ``transformers``: ``model.generate(do_sample=True)``
 in batches, forcing the intervened tokens between two generate calls and sampling every
-other variable *including the target*, whose distribution is then the draws' frequencies.
+other variable *including the target*, whose distribution is then the draws' frequencies. Both are
+warmed up, and each time is the median of ``--repeats`` timed runs. The accuracy table is the one
+``hf-causal demo`` prints (:func:`hf_causal.demo.compare`).
 
     python -m benchmarks.demo_world                  # full: 20k rows, the demo recipe
     python -m benchmarks.demo_world --smoke          # CI: tiny model, few draws
@@ -31,7 +33,10 @@ Y, T = "recovery", "treatment"
 
 def baseline_generate(engine, a, n: int, batch: int, seed: int) -> tuple[np.ndarray, int]:
     """Plain generate loop: returns (counts of each target value, number of invalid draws)."""
+    from hf_causal import Sequencifier
+
     tok, model, g = engine.tokenizer, engine.model, engine.graph
+    seq = Sequencifier(tok)
     order = g.order
     before = order[: order.index(T)]
     n_prefix = 2 * len(before)  # start + value token per single-token variable
@@ -65,7 +70,7 @@ def baseline_generate(engine, a, n: int, batch: int, seed: int) -> tuple[np.ndar
             )
         for row in out.tolist():
             try:
-                segs = engine.sequencifier.split_segments(row)
+                segs = seq.split_segments(row)
                 counts[dom.index(id_to_val[segs[Y][0]])] += 1
             except Exception:  # noqa: BLE001 - malformed unconstrained draw
                 bad += 1
@@ -82,18 +87,22 @@ def main(argv=None) -> dict:
     ap.add_argument("--baseline-samples", type=int, default=4000)
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--target-se", type=float, default=0.005)
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported), after one warm-up")
     ap.add_argument("--out", default="results")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes for CI")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.rows, args.epochs, args.engine_samples, args.baseline_samples = 600, 1, 256, 256
+        args.rows, args.epochs, args.engine_samples, args.baseline_samples, args.repeats = 600, 1, 256, 256, 1
     warnings.filterwarnings("ignore")
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     from hf_causal import CausalEngine, train
+    from hf_causal.demo import compare, panels, print_report
     from hf_causal.metrics import tv_distance
     from hf_causal.plot import plot_distributions
     from hf_causal.worlds import demo_world
+
+    from ._common import median_seconds
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,44 +119,23 @@ def main(argv=None) -> dict:
         )
         t_train = time.time() - t0
     eng = CausalEngine.from_pretrained(model_dir, batch_size=args.batch_size)
-    rows = w.sample(args.rows, seed=0)
 
+    accuracy = compare(eng, w, num_samples=args.engine_samples, seed=0)  # the same comparison as `hf-causal demo`
     report: dict = {
         "rows": args.rows,
         "epochs": args.epochs,
         "train_seconds": t_train,
         "parameters": eng.config.metrics.get("parameters"),
-        "accuracy": [],
+        "accuracy": accuracy,
         "speed": [],
     }
-    panels = {}
-    print(f"\n## Accuracy: P({Y} | do({T}=a)), demo world, {args.rows} training rows\n")
-    print("| do | value | exact | engine (±1.96 se) | naive (data) | TV engine | TV naive |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"\n## Accuracy, demo world, {args.rows} training rows (naive: the exact observational answer)")
+    print_report(accuracy)
     for a in (0, 1):
-        eng.query(Y, do={T: a}, num_samples=min(256, args.engine_samples), seed=1)  # warm-up
-        t0 = time.time()
-        d = eng.query(Y, do={T: a}, num_samples=args.engine_samples, seed=0)
-        t_eng = time.time() - t0
-        ex = w.distribution(Y, do={T: a})
-        sel = rows[rows[T] == a][Y]
-        naive = {k: float((sel == k).mean()) for k in ex}
-        tv_e, tv_n = tv_distance(d.probs, ex), tv_distance(naive, ex)
-        for i, k in enumerate(ex):
-            tv_cols = f"{tv_e:.4f} | {tv_n:.4f}" if i == 0 else " | "
-            print(
-                f"| {T}={a} | {k} | {ex[k]:.4f} | {d.probs[k]:.4f} ± {1.96 * d.se[k]:.4f} | {naive[k]:.4f} | {tv_cols} |"
-            )
-        report["accuracy"].append(
-            {"do": a, "exact": ex, "engine": d.to_dict(), "naive": naive, "tv_engine": tv_e, "tv_naive": tv_n}
+        t_eng, d = median_seconds(
+            lambda a=a: eng.query(Y, do={T: a}, num_samples=args.engine_samples, seed=0), args.repeats
         )
-        keys = list(ex)
-        panels[f"do({T}={a})"] = {
-            "values": keys,
-            "exact": {"p": [ex[k] for k in keys]},
-            "engine": {"p": [d.probs[k] for k in keys], "se": [d.se[k] for k in keys]},
-            "naive": {"p": [naive[k] for k in keys]},
-        }
+        ex = w.distribution(Y, do={T: a})
 
         # --- speed: time to reach the target standard error (the worst value's) ---
         ablations = {}
@@ -157,14 +145,14 @@ def main(argv=None) -> dict:
             ("neither", {"share_prefixes": False, "marginalize_max": 0}),
         ]:
             e2 = CausalEngine(eng.model, eng.tokenizer, eng.config, batch_size=args.batch_size, **kw)
-            e2.query(Y, do={T: a}, num_samples=min(256, args.engine_samples), seed=1)  # warm-up
-            t1 = time.time()
-            d2 = e2.query(Y, do={T: a}, num_samples=args.engine_samples, seed=0)
+            t2, d2 = median_seconds(
+                lambda a=a, e2=e2: e2.query(Y, do={T: a}, num_samples=args.engine_samples, seed=0), args.repeats
+            )
             var2 = float(max(s**2 * args.engine_samples for s in d2.se.values()))
-            ablations[label] = {"seconds_per_draw": (time.time() - t1) / args.engine_samples, "var_per_draw": var2}
-        t0 = time.time()
-        counts, bad = baseline_generate(eng, a, args.baseline_samples, args.batch_size, seed=0)
-        t_base = time.time() - t0
+            ablations[label] = {"seconds_per_draw": t2 / args.engine_samples, "var_per_draw": var2}
+        t_base, (counts, bad) = median_seconds(
+            lambda a=a: baseline_generate(eng, a, args.baseline_samples, args.batch_size, seed=0), args.repeats
+        )
         nb = counts.sum()
         pb = counts / max(nb, 1)
         var_b = float((pb * (1 - pb)).max())  # per-draw variance of the frequency estimate
@@ -191,7 +179,10 @@ def main(argv=None) -> dict:
             ab["speedup"] = time_b / ab["seconds_to_target"]
         rec["ablations"] = ablations
         report["speed"].append(rec)
-    print(f"\n## Time to a Monte Carlo standard error of {args.target_se} (worst value), batch {args.batch_size}\n")
+    print(
+        f"\n## Time to a Monte Carlo standard error of {args.target_se} (worst value), batch {args.batch_size}; "
+        f"median of {args.repeats} timed runs after a warm-up\n"
+    )
     print(
         "| do | engine s/draw | baseline s/draw | engine var/draw | baseline var/draw | engine s to SE | baseline s to SE | speed-up |"
     )
@@ -210,7 +201,7 @@ def main(argv=None) -> dict:
     report["min_speedup"] = min(r["speedup"] for r in report["speed"])
     if args.smoke:
         print("(smoke run: a barely trained model has almost no variance across contexts; these ratios mean nothing)")
-    plot_distributions(panels, out / "demo_world.png", title="demo world: exact vs engine vs naive")
+    plot_distributions(panels(accuracy), out / "demo_world.png", title="demo world: exact vs engine vs naive")
     (out / "demo_world.json").write_text(json.dumps(report, indent=2, default=float))
     print(f"\nwrote {out / 'demo_world.json'} and {out / 'demo_world.png'}")
     assert all(math.isfinite(r["speedup"]) for r in report["speed"])

@@ -39,6 +39,7 @@ from ._common import (
     train_or_load,
     write_json,
 )
+from .baselines import maze_naive_outcome
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "maze" / "gpt2-maze.yaml"
 
@@ -190,8 +191,8 @@ def main(argv=None) -> dict:
         rec = {"truth": {o: truth[o].mean for o in OUTCOMES}, "truth_se": {o: truth[o].se for o in OUTCOMES}}
         rec["engine"] = {o: eng.expectation(o, do=world.do(a), data=ctx_rows, seed=0).estimate for o in OUTCOMES}
         try:
-            rec["naive"] = {o: world.naive_outcome(rows, a, o).mean for o in OUTCOMES}
-            rec["naive_rows"] = world.naive_outcome(rows, a, "reached").n
+            rec["naive"] = {o: maze_naive_outcome(world, rows, a, o).mean for o in OUTCOMES}
+            rec["naive_rows"] = maze_naive_outcome(world, rows, a, "reached").n
         except Exception:  # noqa: BLE001 - no training row took this list: the naive estimate does not exist
             rec["naive"], rec["naive_rows"] = {o: float("nan") for o in OUTCOMES}, 0
         Xp = features(ctx_rows.assign(moves=[a] * len(ctx_rows)), max_cells, max_len)

@@ -33,6 +33,7 @@ from ._common import (
     publish_card,
     write_json,
 )
+from .baselines import papers_naive_difference, papers_stratified_effects
 
 METHODS = (
     "engine (MiniLM + LoRA)",
@@ -147,7 +148,7 @@ def main(argv=None) -> dict:
     warnings.filterwarnings("ignore")
     import numpy as np
 
-    from hf_causal.modeling import MINILM, resolve_checkpoint
+    from hf_causal.checkpoints import MINILM, resolve_checkpoint
     from hf_causal.worlds.papers import PaperWorld
 
     out = Path(args.out)
@@ -191,8 +192,8 @@ def main(argv=None) -> dict:
         t0 = time.time()
         est[METHODS[2]] = _aipw(df, _embed(df["abstract"].tolist(), minilm), seed=seed)
         info[METHODS[2]] = {"train_seconds": time.time() - t0}
-        est[METHODS[3]] = world.stratified_effects(df)
-        d = world.naive_difference(df)
+        est[METHODS[3]] = papers_stratified_effects(df)
+        d = papers_naive_difference(df)
         est[METHODS[4]] = {"ATT": d, "ATE": d}
         rel = {m: {k: abs(v[k] - truth[k]) / abs(truth[k]) for k in ("ATT", "ATE")} for m, v in est.items()}
         runs.append({"seed": seed, "truth": truth, "estimates": est, "relative_error": rel, "info": info})

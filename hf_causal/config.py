@@ -1,39 +1,25 @@
-"""``causal_config.json``: everything beside the weights that a saved engine needs."""
+"""``causal_config.json``: the single saved truth of a trained engine, beside its weights.
+
+It holds the graph with its fitted bins, the order policy, the token map, the architecture, the
+portable name of the base checkpoint, the attention mode and the training figures. Loading reads
+it (:mod:`hf_causal.artefact`); nothing else about a folder is inferred from other files.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import ArtefactError, IncompatibleVersionError
+from .fileio import atomic_write_text
 from .graph import CausalGraph
 
-__all__ = ["CausalConfig", "CONFIG_NAME", "FORMAT_VERSION", "atomic_write_text", "IncompatibleVersionError"]
+__all__ = ["CausalConfig", "CONFIG_NAME", "FORMAT_VERSION", "IncompatibleVersionError"]
 
 CONFIG_NAME = "causal_config.json"
 FORMAT_VERSION = 1
-
-
-class IncompatibleVersionError(RuntimeError):
-    """A saved folder was written by an hf_causal whose format this version cannot read."""
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass
@@ -46,7 +32,7 @@ class CausalConfig:
         tokenizer_mode: ``closed`` or ``pretrained``.
         token_map: start/value/pad/eos ids; checked against the tokenizer on load.
         architecture: ``gpt2`` or ``bert``.
-        base_model: the checkpoint fine-tuned (None when trained from scratch).
+        base_model: the portable name of the checkpoint fine-tuned (None when trained from scratch).
         adapter: ``lora`` (a peft adapter beside this file) or ``none`` (full weights).
         attention: ``full`` or ``parents`` (each variable attends to its own and its parents' tokens).
         seed: the seed of data preparation and training.
@@ -89,10 +75,15 @@ class CausalConfig:
     def from_pretrained(cls, path: str | Path) -> CausalConfig:
         p = Path(path) / CONFIG_NAME
         if not p.exists():
-            raise FileNotFoundError(
+            raise ArtefactError(
                 f"{p} not found: {path} is not an hf_causal model folder (train one with `hf-causal train`)"
             )
-        d = json.loads(p.read_text())
+        try:
+            d = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ArtefactError(f"{p} is not valid JSON ({e}): the file is corrupt; re-download or re-train") from None
+        if not isinstance(d, dict):
+            raise ArtefactError(f"{p} must hold a JSON object: the file is corrupt; re-download or re-train")
         fv = d.get("format_version")
         if fv != FORMAT_VERSION:
             raise IncompatibleVersionError(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from .graph import GraphError
+from .errors import DataError
 
 __all__ = ["load_table"]
 
@@ -32,14 +32,14 @@ def load_table(data: Any, graph=None) -> pd.DataFrame:
         pass
     path = Path(str(data))
     if not path.exists():
-        raise GraphError(f"data file {path} does not exist")
+        raise DataError(f"data file {path} does not exist")
     if path.is_dir():
         import datasets
 
         try:
             ds = datasets.load_from_disk(str(path))
         except Exception as e:  # noqa: BLE001
-            raise GraphError(f"{path} is a folder but not a saved `datasets` dataset: {e}") from e
+            raise DataError(f"{path} is a folder but not a saved `datasets` dataset: {e}") from e
         if isinstance(ds, datasets.DatasetDict):
             ds = ds["train"] if "train" in ds else next(iter(ds.values()))
         return ds.to_pandas()
@@ -48,7 +48,7 @@ def load_table(data: Any, graph=None) -> pd.DataFrame:
     def read_csv(p):
         if graph is None:
             return pd.read_csv(p)
-        keep = [n for n, v in graph.variables.items() if v.type in ("sequence", "text")]
+        keep = [n for n, v in graph.variables.items() if v.kind.read_as_text]
         head = pd.read_csv(p, nrows=0).columns
         na = {c: ["", "NA", "NaN", "nan", "null", "None"] for c in head if c not in keep}
         return pd.read_csv(p, keep_default_na=False, na_values=na, dtype={c: str for c in keep if c in head})
@@ -61,10 +61,10 @@ def load_table(data: Any, graph=None) -> pd.DataFrame:
         ".json": lambda p: pd.read_json(p, lines=True),
     }
     if suf not in readers:
-        raise GraphError(
+        raise DataError(
             f"data file {path}: unsupported format {suf!r}; use .csv, .parquet, .jsonl or a datasets folder"
         )
     try:
         return readers[suf](path)
     except Exception as e:  # noqa: BLE001
-        raise GraphError(f"could not read data file {path}: {e}") from e
+        raise DataError(f"could not read data file {path}: {e}") from e

@@ -17,37 +17,35 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
+from .errors import DataError, GraphError
+from .kinds import KINDS, VariableKind
+from .kinds.base import is_missing
+
 __all__ = ["CausalGraph", "GraphError", "Variable", "VARIABLE_TYPES"]
 
-VARIABLE_TYPES = ("categorical", "integer", "continuous", "text", "sequence")
+VARIABLE_TYPES = tuple(KINDS)
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-
-
-class GraphError(ValueError):
-    """A causal graph or variable spec is invalid; the message names the culprit."""
 
 
 @dataclass
 class Variable:
-    """One variable of the causal graph and how its values become tokens.
+    """One variable of the causal graph: its spec; the behaviour of its ``type`` is in :mod:`hf_causal.kinds`.
 
     Attributes:
         name: identifier (letters, digits, ``_ . -``; no spaces).
-        type: one of ``categorical``, ``integer``, ``continuous``, ``text``, ``sequence``.
+        type: one of :data:`VARIABLE_TYPES` (``categorical``, ``continuous``, ``integer``, ``sequence``, ``text``).
         values: the declared categories (categorical).
         min, max: the declared inclusive range (integer).
         bins: number of quantile bins (continuous).
-        edges, bin_means: fitted bin edges and within-bin means (continuous; set by ``fit``).
+        edges, bin_means: fitted bin edges and within-bin means (continuous; see :meth:`fit`).
         alphabet: the symbols (sequence).
         max_length: maximum number of tokens/symbols (text, sequence).
         overflow: ``error`` or ``truncate`` when a text/sequence is longer than ``max_length``.
@@ -72,156 +70,90 @@ class Variable:
         n = self.name
         if not isinstance(n, str) or not _NAME_RE.match(n):
             raise GraphError(f"invalid variable name {n!r}: use letters, digits, '_', '.', '-' and no spaces")
-        if self.type not in VARIABLE_TYPES:
+        if self.type not in KINDS:
             raise GraphError(f"variable {n!r}: unknown type {self.type!r}; choose one of {VARIABLE_TYPES}")
         if self.missing not in ("error", "as_value"):
             raise GraphError(f"variable {n!r}: missing must be 'error' or 'as_value', got {self.missing!r}")
         if self.overflow not in ("error", "truncate"):
             raise GraphError(f"variable {n!r}: overflow must be 'error' or 'truncate', got {self.overflow!r}")
-        if self.type == "categorical":
-            if not self.values:
-                raise GraphError(f"categorical variable {n!r} needs a non-empty 'values' list")
-            keys = [_value_key(v) for v in self.values]
-            dup = {k for k, c in Counter(keys).items() if c > 1}
-            if dup:
-                raise GraphError(f"categorical variable {n!r}: duplicate values {sorted(dup)}")
-            for v in self.values:
-                if not isinstance(v, (str, int, bool)) or isinstance(v, float):
-                    raise GraphError(f"categorical variable {n!r}: value {v!r} must be a string, int or bool")
-        elif self.type == "integer":
-            if self.min is None or self.max is None or int(self.min) > int(self.max):
-                raise GraphError(f"integer variable {n!r} needs 'min' <= 'max' (got {self.min}, {self.max})")
-            self.min, self.max = int(self.min), int(self.max)
-            if self.max - self.min + 1 > 4096:
-                raise GraphError(
-                    f"integer variable {n!r}: range {self.min}..{self.max} has more than 4096 values; "
-                    "declare it 'continuous' instead"
-                )
-        elif self.type == "continuous":
-            if int(self.bins) < 2:
-                raise GraphError(f"continuous variable {n!r}: bins must be >= 2, got {self.bins}")
-            self.bins = int(self.bins)
-        elif self.type == "sequence":
-            if not self.alphabet:
-                raise GraphError(f"sequence variable {n!r} needs a non-empty 'alphabet'")
-            self.alphabet = [str(a) for a in self.alphabet]
-            if any(not a or any(ch.isspace() for ch in a) for a in self.alphabet):
-                raise GraphError(f"sequence variable {n!r}: symbols must be non-empty and without spaces")
-            if len(set(self.alphabet)) != len(self.alphabet):
-                raise GraphError(f"sequence variable {n!r}: duplicate symbols in alphabet")
-            if self.max_length is None:
-                raise GraphError(f"sequence variable {n!r} needs 'max_length'")
-        elif self.type == "text":
-            if self.max_length is None:
-                raise GraphError(f"text variable {n!r} needs 'max_length' (in tokens)")
+        self.kind.validate(self)
         if self.max_length is not None and int(self.max_length) < 1:
             raise GraphError(f"variable {n!r}: max_length must be >= 1")
 
-    # --- value handling -------------------------------------------------------------
+    @property
+    def kind(self) -> VariableKind:
+        """The behaviour of this variable's type (:mod:`hf_causal.kinds`)."""
+        return KINDS[self.type]
+
+    # --- values -----------------------------------------------------------------------------
     @property
     def is_single_token(self) -> bool:
         """Whether every value is exactly one token (its distribution is one softmax)."""
-        return self.type in ("categorical", "integer", "continuous")
+        return self.kind.single_token
 
     @property
     def is_numeric(self) -> bool:
-        if self.type in ("integer", "continuous"):
-            return True
-        if self.type == "categorical":
-            return all(isinstance(v, (int, bool)) for v in self.values or [])
-        return False
+        return self.kind.is_numeric(self)
 
     def domain(self) -> list[Any]:
-        """The finite list of values for categorical/integer variables."""
-        if self.type == "categorical":
-            return list(self.values)
-        if self.type == "integer":
-            return list(range(self.min, self.max + 1))
-        raise GraphError(f"variable {self.name!r} of type {self.type} has no finite domain")
+        """The finite list of values (categorical, integer)."""
+        dom = self.kind.domain(self)
+        if dom is None:
+            raise GraphError(f"variable {self.name!r} of type {self.type} has no finite domain")
+        return dom
 
     def coerce(self, value: Any) -> Any:
         """Map a user value (e.g. the string ``"1"`` from a CLI) to the declared value.
 
-        Raises GraphError naming the variable and value when it is outside the domain.
+        Raises DataError naming the variable and value when it is outside the domain.
         """
-        if _is_missing(value):
+        if is_missing(value):
             if self.missing == "as_value":
                 return None
-            raise GraphError(f"variable {self.name!r}: missing value; declare `missing: as_value` to allow it")
-        t = self.type
-        if t == "categorical":
-            key = _value_key(value)
-            for v in self.values:
-                if _value_key(v) == key:
-                    return v
-            # numpy / pandas scalars, "1" for 1, and True for 1 when no value is a bool
-            raw = value.item() if hasattr(value, "item") else value
-            if isinstance(raw, bool) and not any(isinstance(v, bool) for v in self.values):
-                raw = int(raw)
-            s = str(raw)
-            for v in self.values:
-                if str(v) == s or (isinstance(v, bool) and s.lower() == str(v).lower()):
-                    return v
-            raise GraphError(f"variable {self.name!r}: value {value!r} is not one of {self.values}")
-        if t == "integer":
-            try:
-                f = float(value)
-            except (TypeError, ValueError):
-                raise GraphError(f"variable {self.name!r}: value {value!r} is not an integer") from None
-            if not f.is_integer():
-                raise GraphError(f"variable {self.name!r}: value {value!r} is not an integer")
-            i = int(f)
-            if not self.min <= i <= self.max:
-                raise GraphError(
-                    f"variable {self.name!r}: value {i} is outside the declared range {self.min}..{self.max}"
-                )
-            return i
-        if t == "continuous":
-            try:
-                f = float(value)
-            except (TypeError, ValueError):
-                raise GraphError(f"variable {self.name!r}: value {value!r} is not a number") from None
-            if not math.isfinite(f):
-                raise GraphError(f"variable {self.name!r}: value {value!r} is not finite")
-            return f
-        if t == "sequence":
-            if isinstance(value, str):
-                seq = value.split()
-            else:
-                seq = [str(s) for s in value]
-            bad = [s for s in seq if s not in self.alphabet]
-            if bad:
-                raise GraphError(f"variable {self.name!r}: symbol {bad[0]!r} is not in the alphabet {self.alphabet}")
-            return seq
-        if t == "text":
-            if not isinstance(value, str):
-                raise GraphError(f"variable {self.name!r}: text value {value!r} is not a string")
-            return value
-        raise AssertionError(t)
+            raise DataError(f"variable {self.name!r}: missing value; declare `missing: as_value` to allow it")
+        return self.kind.coerce(self, value)
+
+    # --- tokens -----------------------------------------------------------------------------
+    @property
+    def missing_token(self) -> str | None:
+        return f"<{self.name}?>" if self.missing == "as_value" else None
+
+    def value_tokens(self) -> list[str]:
+        """The value tokens this variable adds to the vocabulary (closed kinds; text adds none)."""
+        toks = self.kind.value_tokens(self)
+        return toks + ([self.missing_token] if self.missing_token else [])
+
+    def encode(self, value: Any) -> list[str]:
+        """The token strings of a value (a text value is one string, tokenized by the model's tokenizer)."""
+        value = self.coerce(value)
+        if value is None:
+            return [self.missing_token]
+        return self.kind.encode(self, value)
+
+    def decode(self, tokens: Sequence[str], rng=None) -> Any:
+        """The value of a segment's token strings (continuous: the bin mean, or a uniform draw with ``rng``)."""
+        if self.missing_token and list(tokens) == [self.missing_token]:
+            return None
+        return self.kind.decode(self, list(tokens), rng)
+
+    def numbers(self) -> list[float] | None:
+        """The numeric value of each value token (missing: NaN), or None for a non-numeric variable."""
+        nums = self.kind.numbers(self)
+        if nums is None:
+            return None
+        return list(nums) + ([float("nan")] if self.missing_token else [])
+
+    def value_keys(self) -> list[Any]:
+        """The labels of this variable's distribution entries (missing: None)."""
+        return self.kind.value_keys(self) + ([None] if self.missing == "as_value" else [])
+
+    def fit(self, values: Iterable[Any]) -> Variable:
+        """This variable fitted to training values (continuous bins), as a new object."""
+        return self.kind.fit(self, list(values))
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         return {k: v for k, v in d.items() if v is not None and not (k == "description" and not v)}
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return isinstance(value, float) and math.isnan(value)
-    except TypeError:
-        return False
-
-
-def _value_key(v: Any) -> tuple[str, str]:
-    """Hashable key that keeps True distinct from 1."""
-    if isinstance(v, bool):
-        return ("bool", str(v))
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        v = v.item()
-        if isinstance(v, bool):
-            return ("bool", str(v))
-    return (type(v).__name__ if isinstance(v, str) else "num", str(v))
 
 
 @dataclass
@@ -326,6 +258,10 @@ class CausalGraph:
         if "graph" in spec and "variables" not in spec:
             spec = spec["graph"]
         return cls.from_dict(spec)
+
+    def fit(self, data) -> CausalGraph:
+        """A new graph whose variables are fitted to a table's columns (continuous bins); self is unchanged."""
+        return CausalGraph({n: v.fit(data[n].tolist()) for n, v in self.variables.items()}, list(self.edges))
 
     @classmethod
     def from_networkx(cls, g: nx.DiGraph, variables: Mapping[str, Mapping[str, Any]] | None = None) -> CausalGraph:

@@ -1,57 +1,23 @@
-"""Loading from folders or the Hub, model cards, and pushing complete artefacts.
+"""Sharing on the Hub: model cards and pushing complete artefacts (loading is :func:`hf_causal.load`).
 
-A complete artefact is one folder (= one Hub repo): the model (full safetensors weights or a
-LoRA adapter), the tokenizer, ``causal_config.json`` and a ``README.md`` model card rendered
-from the template shipped in the package (``hf_causal/templates/model_card.md``).
+A complete artefact is one folder (= one Hub repo, :mod:`hf_causal.artefact`) plus a ``README.md``
+model card rendered from the template shipped in the package (``hf_causal/templates/model_card.md``).
 """
 
 from __future__ import annotations
 
-import os
 import platform
 from pathlib import Path
 from typing import Any
 
+from .checkpoints import hub_id, portable_checkpoint
 from .config import CONFIG_NAME, CausalConfig
-from .engine import CausalEngine
-from .modeling import hub_id, portable_checkpoint
+from .errors import ArtefactError
+from .fileio import atomic_write_text
 
-__all__ = ["load", "render_model_card", "save_model_card", "push_to_hub"]
+__all__ = ["render_model_card", "save_model_card", "push_to_hub"]
 
 TAGS = ["hf_causal", "causal-inference", "peft", "lora"]
-
-
-def _resolve(repo_or_dir: str | Path, revision: str | None = None) -> Path:
-    p = Path(str(repo_or_dir))
-    if p.exists():
-        return p
-    from huggingface_hub import snapshot_download
-
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-    return Path(snapshot_download(str(repo_or_dir), revision=revision, local_files_only=offline))
-
-
-def load(repo_or_dir: str | Path, revision: str | None = None, **engine_kwargs) -> CausalEngine:
-    """Load an engine from a local folder or a Hub repo: adapter (+ base) or full model, tokenizer,
-    ``causal_config.json``. safetensors only; never needs ``trust_remote_code``.
-
-    Example:
-        >>> engine = load("outputs/demo")  # doctest: +SKIP
-    """
-    return CausalEngine.from_pretrained(_resolve(repo_or_dir, revision), **engine_kwargs)
-
-
-def _encoding(var) -> str:
-    t = var.type
-    if t in ("categorical", "integer"):
-        vals = var.domain()
-        shown = ", ".join(map(str, vals[:8])) + (", ..." if len(vals) > 8 else "")
-        return f"one token per value ({shown})"
-    if t == "continuous":
-        return f"{var.bins} quantile bins, dequantized within bin"
-    if t == "sequence":
-        return f"one token per symbol of {{{', '.join(var.alphabet)}}}, up to {var.max_length}"
-    return f"base tokenizer subwords, up to {var.max_length} tokens"
 
 
 def render_model_card(
@@ -77,7 +43,7 @@ def render_model_card(
     from huggingface_hub import ModelCard, ModelCardData
 
     from . import __version__
-    from .codecs import start_token
+    from .tokenization import start_token
 
     folder = Path(folder)
     cfg = CausalConfig.from_pretrained(folder)
@@ -105,7 +71,8 @@ def render_model_card(
         edges=g.edges,
         dag_image=dag_image if dag_image and (folder / dag_image).exists() else None,
         variables=[
-            {"name": n, "type": g[n].type, "encoding": _encoding(g[n]), "start": start_token(n)} for n in g.order
+            {"name": n, "type": g[n].type, "encoding": g[n].kind.describe(g[n]), "start": start_token(n)}
+            for n in g.order
         ],
         pad_id=cfg.token_map.get("pad"),
         eos_id=cfg.token_map.get("eos"),
@@ -137,7 +104,6 @@ def render_model_card(
 
 def save_model_card(folder: str | Path, **kwargs) -> Path:
     """Write ``dag.png`` and ``README.md`` (the model card) into a saved folder, atomically."""
-    from .config import atomic_write_text
     from .plot import plot_dag
 
     folder = Path(folder)
@@ -166,7 +132,7 @@ def push_to_hub(
 
     folder = Path(folder)
     if not (folder / CONFIG_NAME).exists():
-        raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}: it is not a complete hf_causal folder")
+        raise ArtefactError(f"{folder} has no {CONFIG_NAME}: it is not a complete hf_causal folder")
     save_model_card(folder, repo_id=repo_id, **(card_kwargs or {}))
     api = api or HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")

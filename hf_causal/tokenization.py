@@ -25,12 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from .codecs import Codec, ContinuousCodec, codec_for, start_token
-from .graph import CausalGraph, GraphError
+from .errors import ArtefactError, DataError
+from .graph import CausalGraph
 
-__all__ = ["CausalTokenizer", "PAD", "EOS", "UNK"]
+__all__ = ["CausalTokenizer", "PAD", "EOS", "UNK", "start_token"]
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
+
+
+def start_token(name: str) -> str:
+    """The special token that opens variable ``name``'s segment (the paper's ``<start_i>``)."""
+    return f"<start_{name}>"
 
 
 class CausalTokenizer:
@@ -48,21 +53,21 @@ class CausalTokenizer:
         self.graph = graph
         self.hf = hf
         self.mode = mode
-        self.codecs: dict[str, Codec] = {n: codec_for(v) for n, v in graph.variables.items()}
         vocab = hf.get_vocab()
         missing = [t for t in self._needed_tokens() if t not in vocab]
         if missing:
-            raise GraphError(
+            raise ArtefactError(
                 f"tokenizer lacks {len(missing)} token(s) this graph needs, e.g. {missing[:3]}; "
                 "was it saved with a different causal graph?"
             )
         self.start_ids = {n: vocab[start_token(n)] for n in graph.variables}
-        self.value_ids = {n: [vocab[t] for t in c.value_tokens()] for n, c in self.codecs.items()}
-        self._tok_of_id = {i: t for n, c in self.codecs.items() for i, t in zip(self.value_ids[n], c.value_tokens())}
+        tokens = {n: v.value_tokens() for n, v in graph.variables.items()}
+        self.value_ids = {n: [vocab[t] for t in tokens[n]] for n in graph.variables}
+        self._tok_of_id = {i: t for n in graph.variables for i, t in zip(self.value_ids[n], tokens[n])}
         self.pad_id = hf.pad_token_id
         self.eos_id = hf.eos_token_id
         if self.pad_id is None or self.eos_id is None or self.pad_id == self.eos_id:
-            raise GraphError("tokenizer needs distinct pad and eos tokens")
+            raise ArtefactError("tokenizer needs distinct pad and eos tokens")
         special = set(hf.all_special_ids) | set(self._tok_of_id) | set(self.start_ids.values())
         added = set(getattr(hf, "added_tokens_decoder", {}) or {})
         self.text_ids = np.array(sorted(set(range(len(hf))) - special - added), dtype=np.int64)
@@ -70,8 +75,8 @@ class CausalTokenizer:
     # --- construction ---------------------------------------------------------------
     def _needed_tokens(self) -> list[str]:
         toks = [start_token(n) for n in self.graph.variables]
-        for c in self.codecs.values():
-            toks += c.value_tokens()
+        for v in self.graph.variables.values():
+            toks += v.value_tokens()
         return toks
 
     @classmethod
@@ -90,9 +95,8 @@ class CausalTokenizer:
             text_corpus: ``{text variable: texts}`` whose words enter a closed vocabulary.
             max_text_vocab: cap on words taken from ``text_corpus`` (most frequent first).
         """
-        codecs = {n: codec_for(v) for n, v in graph.variables.items()}
         starts = [start_token(n) for n in graph.variables]
-        values = [t for c in codecs.values() for t in c.value_tokens()]
+        values = [t for v in graph.variables.values() for t in v.value_tokens()]
         if base is None:
             from tokenizers import Tokenizer, decoders, models, pre_tokenizers
             from transformers import PreTrainedTokenizerFast
@@ -147,17 +151,16 @@ class CausalTokenizer:
     # --- values <-> ids -------------------------------------------------------------
     def encode_value(self, name: str, value: Any) -> list[int]:
         """The value token ids of ``value`` (without the start token)."""
-        codec = self.codecs[name]
-        var = codec.var
-        if var.type != "text":
-            return [self.hf.convert_tokens_to_ids(t) for t in codec.encode(value)]
+        var = self.graph.variables[name]
+        if not var.kind.base_vocabulary:
+            return [self.hf.convert_tokens_to_ids(t) for t in var.encode(value)]
         value = var.coerce(value)
         if value is None:
-            return [self.hf.convert_tokens_to_ids(codec.missing_token)]
+            return [self.hf.convert_tokens_to_ids(var.missing_token)]
         ids = self.hf(value, add_special_tokens=False)["input_ids"]
         if len(ids) > var.max_length:
             if var.overflow == "error":
-                raise GraphError(
+                raise DataError(
                     f"variable {name!r}: text has {len(ids)} tokens, more than max_length "
                     f"{var.max_length} (set `overflow: truncate` to cut it)"
                 )
@@ -165,35 +168,32 @@ class CausalTokenizer:
         return ids
 
     def decode_value(self, name: str, ids: Iterable[int], rng: np.random.Generator | None = None) -> Any:
-        codec = self.codecs[name]
+        var = self.graph.variables[name]
         ids = [int(i) for i in ids]
-        if codec.var.type == "text":
-            if codec.missing_token and len(ids) == 1 and self._tok_of_id.get(ids[0]) == codec.missing_token:
+        if var.kind.base_vocabulary:
+            if var.missing_token and len(ids) == 1 and self._tok_of_id.get(ids[0]) == var.missing_token:
                 return None
             return self.hf.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False).strip()
         toks = []
         for i in ids:
             if i not in self._tok_of_id:
-                raise GraphError(
+                raise DataError(
                     f"variable {name!r}: id {i} ({self.hf.convert_ids_to_tokens(i)!r}) is not a value token"
                 )
             toks.append(self._tok_of_id[i])
-        return codec.decode(toks, rng)
+        return var.decode(toks, rng)
 
     def token_numbers(self, name: str) -> np.ndarray | None:
-        """Numeric value of each value token of ``name`` (bin means for continuous)."""
-        c = self.codecs[name]
-        nums = c.token_numbers() if hasattr(c, "token_numbers") else None
-        if nums is None:
-            return None
-        if c.missing_token:
-            nums = list(nums) + [float("nan")]
-        return np.asarray(nums, dtype=float)
+        """Numeric value of each value token of ``name`` (bin means for continuous; missing: NaN)."""
+        nums = self.graph.variables[name].numbers()
+        return None if nums is None else np.asarray(nums, dtype=float)
 
-    def fit_continuous(self, name: str, values: Iterable[float]) -> None:
-        c = self.codecs[name]
-        assert isinstance(c, ContinuousCodec)
-        c.fit(list(values))
+    def emittable_ids(self, name: str) -> np.ndarray:
+        """The ids a segment of ``name`` may emit: its value tokens, or for a base-vocabulary kind (text)
+        the base subwords plus its missing token."""
+        if self.graph.variables[name].kind.base_vocabulary:
+            return np.concatenate([self.text_ids, np.asarray(self.value_ids[name], dtype=np.int64)])
+        return np.asarray(self.value_ids[name], dtype=np.int64)
 
 
 def _is_local(p: str | Path) -> bool:

@@ -1,9 +1,6 @@
-"""Fine-tuning with the ``transformers`` Trainer, configured by dataclasses and YAML recipes.
+"""Fine-tuning with the ``transformers`` Trainer: rows -> sequences -> a trained engine folder.
 
-A recipe is a flat YAML file (alignment-handbook style) whose keys are fields of
-:class:`DataArguments`, :class:`~hf_causal.modeling.ModelArguments` and
-:class:`CausalTrainingArguments` (a ``TrainingArguments`` subclass); ``graph`` is a path
-or an inline mapping. CLI overrides ``--key value`` replace recipe values.
+A recipe (:mod:`hf_causal.recipes`) gives the three argument groups of :mod:`hf_causal.arguments`.
 
 Run it with ``hf-causal train RECIPE.yaml`` or ``accelerate launch -m hf_causal.cli train RECIPE.yaml``.
 The output folder holds the model (full weights or a LoRA adapter, safetensors), the
@@ -17,150 +14,26 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 import time
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import TrainingArguments
 
+from .artefact import save as save_artefact
+from .attention import segment_attention_matrix, segment_mask_4d
+from .checkpoints import resolve_checkpoint
 from .config import CausalConfig
 from .data import load_table
-from .graph import CausalGraph, GraphError
-from .modeling import ModelArguments, build_model, model_summary, resolve_checkpoint, save_model
-from .sequencify import ORDER_POLICIES, Sequencifier, check_columns
+from .errors import RecipeError
+from .graph import CausalGraph
+from .modeling import architecture_of, build_model, model_summary
+from .recipes import parse_recipe
+from .sequencify import Sequencifier, check_columns
 from .tokenization import CausalTokenizer
 
-__all__ = [
-    "DataArguments",
-    "CausalTrainingArguments",
-    "train",
-    "parse_recipe",
-    "load_recipe",
-    "evaluate_nll",
-    "CausalDataCollator",
-]
-
-
-@dataclass
-class DataArguments:
-    """Where the rows come from and how they become sequences."""
-
-    graph: Any = field(
-        default=None, metadata={"help": "graph spec: YAML/JSON path or inline mapping (default: the world's)"}
-    )
-    data: str | None = field(default=None, metadata={"help": "CSV, Parquet, JSON Lines or datasets folder"})
-    world: str | None = field(default=None, metadata={"help": "built-in world to simulate rows from (e.g. demo)"})
-    loss_variables: list[str] | None = field(
-        default=None,
-        metadata={
-            "help": "train only these variables' conditionals (default: all, the joint). With few rows and many "
-            "covariates, e.g. [treatment, outcome] spends the model on the mechanisms; queries must then take the "
-            "other variables from data (data=...), and the engine refuses to sample them"
-        },
-    )
-    world_options: dict[str, Any] | None = field(
-        default=None, metadata={"help": "keyword arguments of the world, e.g. {sizes: [5, 6], max_length: 32} for maze"}
-    )
-    world_rows: int = field(default=20000, metadata={"help": "rows to simulate from the world"})
-    world_seed: int = field(default=0, metadata={"help": "seed of the simulated rows"})
-    eval_fraction: float = field(default=0.05, metadata={"help": "held-out fraction for the per-variable NLL"})
-    order_policy: str = field(
-        default="canonical", metadata={"help": "canonical or random (one topological order per row)"}
-    )
-    max_text_vocab: int = field(
-        default=8000, metadata={"help": "closed vocabulary: most frequent words of text variables"}
-    )
-    tokenizer: str | None = field(
-        default=None, metadata={"help": "tokenizer to extend (default: base_model's, else closed vocabulary)"}
-    )
-
-    def __post_init__(self) -> None:
-        if self.order_policy not in ORDER_POLICIES:
-            raise GraphError(f"order_policy must be one of {ORDER_POLICIES}, got {self.order_policy!r}")
-        if not 0 <= self.eval_fraction < 1:
-            raise GraphError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
-
-
-@dataclass
-class CausalTrainingArguments(TrainingArguments):
-    """``TrainingArguments`` with defaults for small causal models on CPU."""
-
-    output_dir: str = field(default="outputs/model", metadata={"help": "where the trained model is written"})
-    learning_rate: float = 2e-3
-    num_train_epochs: float = 8.0
-    per_device_train_batch_size: int = 128
-    per_device_eval_batch_size: int = 256
-    lr_scheduler_type: str = "cosine"
-    warmup_steps: float = 0.02
-    weight_decay: float = 0.0
-    logging_steps: int = 50
-    save_strategy: str = "no"
-    report_to: Any = "none"
-    use_cpu: bool = True
-    seed: int = 0
-    disable_tqdm: bool = True
-    dataloader_num_workers: int = 0
-    early_stopping_patience: int = field(
-        default=0,
-        metadata={
-            "help": "0 = off; N > 0: evaluate the held-out rows (eval_fraction) every epoch, stop after N epochs "
-            "without improvement and keep the best epoch's weights (num_train_epochs is then an upper bound)"
-        },
-    )
-
-    def __post_init__(self) -> None:
-        if self.early_stopping_patience > 0:
-            self.eval_strategy = "epoch"
-            self.save_strategy = "epoch"
-            self.load_best_model_at_end = True
-            self.metric_for_best_model = "eval_loss"
-            self.greater_is_better = False
-            self.save_total_limit = 1
-            self.save_only_model = True
-        super().__post_init__()
-
-
-def _split_keys(cfg: dict[str, Any]) -> tuple[dict, dict, dict]:
-    names = [{f.name for f in fields(c)} for c in (DataArguments, ModelArguments, CausalTrainingArguments)]
-    parts: tuple[dict, dict, dict] = ({}, {}, {})
-    for k, v in cfg.items():
-        for i, n in enumerate(names):
-            if k in n:
-                parts[i][k] = v
-                break
-        else:
-            raise GraphError(f"unknown recipe key {k!r}; see `hf-causal train --help` for the keys")
-    return parts
-
-
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    path = Path(path)
-    if not path.exists():
-        raise GraphError(f"recipe {path} does not exist")
-    cfg = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(cfg, dict):
-        raise GraphError(f"recipe {path} must be a mapping of keys to values")
-    for key in ("graph", "data"):  # paths are relative to the recipe file
-        v = cfg.get(key)
-        if isinstance(v, str) and not Path(v).is_absolute() and (path.parent / v).exists():
-            cfg[key] = str(path.parent / v)
-    return cfg
-
-
-def parse_recipe(
-    recipe: str | Path | dict[str, Any] | None, overrides: dict[str, Any] | None = None
-) -> tuple[DataArguments, ModelArguments, CausalTrainingArguments]:
-    """Recipe (path or dict) + overrides -> the three argument dataclasses."""
-    cfg = dict(load_recipe(recipe) if isinstance(recipe, (str, Path)) else (recipe or {}))
-    cfg.update(overrides or {})
-    d, m, t = _split_keys(cfg)
-    return DataArguments(**d), ModelArguments(**m), CausalTrainingArguments(**t)
+__all__ = ["train", "prepare", "evaluate_nll", "CausalDataCollator"]
 
 
 class CausalDataCollator:
@@ -191,10 +64,8 @@ class CausalDataCollator:
             labels = labels.masked_fill(~torch.isin(seg, self.loss_segments), -100)
         attn: torch.Tensor = mask
         if self.allowed is not None:
-            from .engine import _segment_mask_4d
-
             seg = torch.where(seg < 0, self.allowed.shape[0] - 1, seg)
-            attn = _segment_mask_4d(self.allowed, seg, seg, mask, 0)
+            attn = segment_mask_4d(self.allowed, seg, seg, mask, 0)
         return {"input_ids": ids, "attention_mask": attn, "labels": labels}
 
 
@@ -228,8 +99,8 @@ def evaluate_nll(
     return out
 
 
-def prepare(data_args: DataArguments, model_args: ModelArguments, seed: int = 0, main_process_first=None):
-    """Graph, tokenizer, sequencifier and the tokenized train/eval datasets."""
+def prepare(data_args, model_args, seed: int = 0, main_process_first=None):
+    """Graph (fitted to the training rows), tokenizer, sequencifier and the tokenized train/eval datasets."""
     import datasets
 
     world = None
@@ -240,20 +111,20 @@ def prepare(data_args: DataArguments, model_args: ModelArguments, seed: int = 0,
     if data_args.graph is not None:
         graph = CausalGraph.coerce(data_args.graph)
     elif world is not None:
-        graph = CausalGraph.from_dict(world.graph.to_dict())
+        graph = world.graph
     else:
-        raise GraphError("recipe needs `graph` (a path or mapping) or a `world`")
+        raise RecipeError("recipe needs `graph` (a path or mapping) or a `world`")
     if data_args.data:
         df = load_table(data_args.data, graph)
     elif world is not None:
         df = world.sample(data_args.world_rows, seed=data_args.world_seed)
     else:
-        raise GraphError("recipe needs `data` (a file) or a `world` to simulate rows from")
+        raise RecipeError("recipe needs `data` (a file) or a `world` to simulate rows from")
     check_columns(graph.order, list(df.columns))
     if data_args.loss_variables is not None:  # before any work on the rows
         unknown = [v for v in data_args.loss_variables if v not in graph.variables]
         if unknown or not data_args.loss_variables:
-            raise GraphError(
+            raise RecipeError(
                 f"loss_variables: {unknown or 'empty list'} not variables of the graph ({', '.join(graph.order)})"
             )
     df = df[graph.order].reset_index(drop=True)
@@ -261,19 +132,17 @@ def prepare(data_args: DataArguments, model_args: ModelArguments, seed: int = 0,
     perm = rng.permutation(len(df))
     n_eval = int(round(len(df) * data_args.eval_fraction))
     train_df = df.iloc[perm[n_eval:]]
-    for n, v in graph.variables.items():
-        if v.type == "continuous":
-            from .codecs import ContinuousCodec
-
-            ContinuousCodec(v).fit(train_df[n].tolist())
-    texts = {n: train_df[n].tolist() for n, v in graph.variables.items() if v.type == "text"}
+    graph = graph.fit(train_df)  # bins from the training rows only, into a new graph
+    texts = {n: train_df[n].tolist() for n, v in graph.variables.items() if v.kind.base_vocabulary}
     base_tok = data_args.tokenizer or model_args.base_model
     base_tok = resolve_checkpoint(base_tok) if base_tok else None
     tok = CausalTokenizer.build(graph, base=base_tok, text_corpus=texts, max_text_vocab=data_args.max_text_vocab)
     seq = Sequencifier(tok, data_args.order_policy, seed=seed)
 
     def to_ds(frame):
-        return datasets.Dataset.from_dict({c: _arrow_safe(graph[c], frame[c].tolist()) for c in frame.columns})
+        return datasets.Dataset.from_dict(
+            {c: graph[c].kind.to_arrow(graph[c], frame[c].tolist()) for c in frame.columns}
+        )
 
     ctx = main_process_first if main_process_first is not None else contextlib.nullcontext
     with ctx():
@@ -286,34 +155,15 @@ def prepare(data_args: DataArguments, model_args: ModelArguments, seed: int = 0,
     return graph, tok, seq, train_ds, eval_ds, df
 
 
-def _arrow_safe(var, values: list) -> list:
-    """One Arrow type per column: numbers stay numbers (continuous), everything else becomes a
-    string (sequences space-joined) or None; the codecs parse them back with named errors."""
-    from .graph import _is_missing
-
-    out = []
-    for v in values:
-        if _is_missing(v):
-            out.append(None)
-        elif var.type == "continuous":
-            try:
-                out.append(float(v))
-            except (TypeError, ValueError):
-                return [None if _is_missing(x) else str(x) for x in values]
-        elif isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim >= 1):
-            out.append(" ".join(str(x) for x in list(v)))
-        else:
-            out.append(str(v.item() if hasattr(v, "item") else v))
-    return out
-
-
 def train(
     recipe: str | Path | dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
     *,
     resume: bool = False,
+    argv: list[str] | tuple[str, ...] = (),
 ) -> Path:
-    """Train a causal engine from a recipe; returns the output folder.
+    """Train a causal engine from a recipe (a path, a dict, or None), ``overrides`` and command-line
+    ``--key value`` options ``argv``; returns the output folder.
 
     Example:
         >>> out = train({"world": "demo", "world_rows": 2000, "num_train_epochs": 1,
@@ -321,7 +171,7 @@ def train(
     """
     from transformers import Trainer, set_seed
 
-    data_args, model_args, args = parse_recipe(recipe, overrides)
+    data_args, model_args, args = parse_recipe(recipe, overrides, argv)
     set_seed(args.seed)
     t0 = time.time()
     graph, tok, seq, train_ds, eval_ds, _ = prepare(
@@ -331,8 +181,6 @@ def train(
     model = build_model(model_args, tok, max_length=max(2 * max_len, 64), seed=args.seed)
     if args.world_size > 1:
         args.ddp_find_unused_parameters = False  # every parameter is used (peft#951)
-    from .modeling import segment_attention_matrix
-
     allowed = segment_attention_matrix(graph) if model_args.attention == "parents" else None
     loss_segments = None
     if data_args.loss_variables is not None:  # names were checked in prepare()
@@ -341,7 +189,7 @@ def train(
     callbacks = []
     if args.early_stopping_patience > 0:
         if eval_ds is None or not len(eval_ds):
-            raise GraphError("early_stopping_patience needs held-out rows: set eval_fraction > 0 (e.g. 0.05)")
+            raise RecipeError("early_stopping_patience needs held-out rows: set eval_fraction > 0 (e.g. 0.05)")
         from transformers import EarlyStoppingCallback
 
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
@@ -385,7 +233,7 @@ def train(
             order_policy=data_args.order_policy,
             tokenizer_mode=tok.mode,
             token_map=tok.token_map(),
-            architecture=model_args.architecture,
+            architecture=architecture_of(model),
             base_model=model_args.base_model,
             adapter=model_args.adapter,
             attention=model_args.attention,
@@ -393,37 +241,8 @@ def train(
             loss_variables=list(data_args.loss_variables) if data_args.loss_variables is not None else None,
             metrics=json.loads(json.dumps(metrics, default=float)),
         )
-        save_engine_folder(trainer.model, tok, config, args.output_dir)
+        save_artefact(trainer.model, tok, config, args.output_dir)
     accelerator = getattr(trainer, "accelerator", None)
     if accelerator is not None:
         accelerator.wait_for_everyone()
     return Path(args.output_dir)
-
-
-def save_engine_folder(model, tok: CausalTokenizer, config: CausalConfig, output_dir: str | Path) -> Path:
-    """Write model + tokenizer + causal_config.json into ``output_dir`` atomically.
-
-    Everything is written to a temporary sibling folder, then moved into place; the config
-    (which marks a folder as complete) is written last. Trainer checkpoints already in
-    ``output_dir`` are kept.
-    """
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
-        save_model(model, tmp)
-        tok.save_pretrained(tmp)
-        cfg = config
-        cfg.save_pretrained(tmp)
-        (out / "causal_config.json").unlink(missing_ok=True)  # folder is incomplete from here on
-        for f in tmp.iterdir():
-            if f.name == "causal_config.json":
-                continue
-            dest = out / f.name
-            if dest.is_dir():
-                shutil.rmtree(dest)
-            os.replace(f, dest)
-        os.replace(tmp / "causal_config.json", out / "causal_config.json")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from hf_causal import CausalEngine, GraphError, UnsupportedQueryError, train
-from hf_causal.engine import CausalWarning, _State
+from hf_causal import CausalEngine, CausalWarning, QueryError, UnsupportedQueryError, train
+from hf_causal.inference.cache import PrefixCache
 
 MIXED = {
     "variables": {
@@ -67,7 +67,7 @@ def test_samples_are_valid_and_forced_values_exact(mixed_engine):
 def test_stops_after_last_needed_variable(mixed_engine):
     df = mixed_engine.sample(8, seed=0, variables=["A"])
     assert list(df.columns) == ["A"]
-    plan = mixed_engine._plan(["A"], None, None)
+    plan = mixed_engine.planner.plan(["A"], None, None)
     assert plan.order == ["Z", "A"]
 
 
@@ -93,7 +93,7 @@ def test_holes_and_positions_match_a_clean_pass(mixed_engine):
     model, ids = _model_and_ids(mixed_engine)
     with torch.no_grad():
         clean = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[:, -1]
-        st = _State(model, 2, torch.device("cpu"))
+        st = PrefixCache(model, 2, torch.device("cpu"))
         pad = torch.full((2, 2), mixed_engine.tokenizer.pad_id)
         st.feed(torch.cat([ids[:, :3], pad], 1), torch.tensor([[1, 1, 1, 0, 0]] * 2))
         st.feed(pad[:, :1], torch.zeros(2, 1, dtype=torch.long))
@@ -119,11 +119,11 @@ def test_refusals(tiny_engine):
         match=r"cannot condition on 'biomarker': it is a descendant of the intervened 'treatment'",
     ):
         e.query("recovery", do={"treatment": 1}, given={"biomarker": "low"})
-    with pytest.raises(GraphError, match=r"do: variable 'treatment': value 7 is not one of \[0, 1\]"):
+    with pytest.raises(QueryError, match=r"do: variable 'treatment': value 7 is not one of \[0, 1\]"):
         e.query("recovery", do={"treatment": 7})
-    with pytest.raises(GraphError, match=r"variable 'dose' is not in the graph"):
+    with pytest.raises(QueryError, match=r"do: variable 'dose' is not in the graph"):
         e.query("recovery", do={"dose": 1})
-    with pytest.raises(GraphError, match=r"variable 'outcome' is not in the graph"):
+    with pytest.raises(QueryError, match=r"variable 'outcome' is not in the graph"):
         e.query("outcome", do={"treatment": 1})
     with pytest.raises(UnsupportedQueryError, match=r"'age' comes before it .* and depends on it"):
         e.query("recovery", do={"treatment": 1}, given={"severity": "severe"})
@@ -155,12 +155,12 @@ def test_text_target_is_refused_for_distributions(mixed_engine):
 
 
 def test_unique_rows_groups_exactly():
-    from hf_causal.engine import _unique_rows
+    from hf_causal.inference.cache import unique_rows
 
     g = torch.Generator().manual_seed(0)
     key = torch.randint(0, 4, (300, 5), generator=g)
     key[:, 2] = torch.randint(0, 50000, (300,), generator=g) % 3 * 20000  # large values do not overflow
-    rep, grp = _unique_rows(key)
+    rep, grp = unique_rows(key)
     ref = torch.unique(key, dim=0)
     assert len(rep) == len(ref)
     torch.testing.assert_close(key[rep][grp], key)  # each row equals its group's representative
@@ -206,9 +206,9 @@ def test_partial_sequence_forces_some_steps_and_samples_the_rest(mixed_engine):
 def test_partial_sequence_bad_input_is_refused(mixed_engine):
     from hf_causal import PartialSequence
 
-    with pytest.raises(GraphError, match=r"'moves' step 2.*'X'"):
+    with pytest.raises(QueryError, match=r"'moves' step 2.*'X'"):
         mixed_engine.sample(4, do={"moves": PartialSequence({2: "X"})})
-    with pytest.raises(GraphError, match="max_length 5"):
+    with pytest.raises(QueryError, match="max_length 5"):
         mixed_engine.sample(4, do={"moves": PartialSequence({7: "U"})})
     with pytest.raises(UnsupportedQueryError, match="sequence variable"):
         mixed_engine.sample(4, do={"A": PartialSequence({0: 1})})
@@ -216,5 +216,5 @@ def test_partial_sequence_bad_input_is_refused(mixed_engine):
         mixed_engine.query("Y", given={"moves": PartialSequence({0: "U"})})
     with pytest.raises(UnsupportedQueryError, match="partial intervention"):
         mixed_engine.att("Y", "moves", PartialSequence({0: "U"}), ["D"])
-    with pytest.raises(GraphError, match="length is 2"):
+    with pytest.raises(QueryError, match="length is 2"):
         PartialSequence({3: "U"}, length=2)

@@ -3,6 +3,7 @@ import json
 import networkx as nx
 import pytest
 
+from hf_causal.errors import DataError
 from hf_causal.graph import CausalGraph, GraphError, Variable
 
 SPEC = {
@@ -104,13 +105,13 @@ def test_coerce_values_and_domain_errors():
     assert g["A"].coerce("1") == 1 and type(g["A"].coerce(True)) is int  # bools map to 0/1 declared as ints
     assert g["M"].coerce("2") == 2 and g["M"].coerce(3.0) == 3
     assert g["moves"].coerce("U D") == ["U", "D"]
-    with pytest.raises(GraphError, match=r"variable 'A': value 7 is not one of \[0, 1\]"):
+    with pytest.raises(DataError, match=r"variable 'A': value 7 is not one of \[0, 1\]"):
         g["A"].coerce(7)
-    with pytest.raises(GraphError, match=r"variable 'M': value 9 is outside the declared range 0..3"):
+    with pytest.raises(DataError, match=r"variable 'M': value 9 is outside the declared range 0..3"):
         g["M"].coerce(9)
-    with pytest.raises(GraphError, match=r"variable 'moves': symbol 'X' is not in the alphabet"):
+    with pytest.raises(DataError, match=r"variable 'moves': symbol 'X' is not in the alphabet"):
         g["moves"].coerce(["U", "X"])
-    with pytest.raises(GraphError, match=r"variable 'Z': missing value; declare `missing: as_value`"):
+    with pytest.raises(DataError, match=r"variable 'Z': missing value; declare `missing: as_value`"):
         g["Z"].coerce(None)
     assert Variable(name="Q", type="categorical", values=[0, 1], missing="as_value").coerce(float("nan")) is None
 

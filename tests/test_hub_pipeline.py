@@ -9,7 +9,7 @@ from huggingface_hub import ModelCard
 from transformers import pipeline
 
 import hf_causal
-from hf_causal import UnsupportedQueryError
+from hf_causal import ArtefactError, QueryError, UnsupportedQueryError
 
 
 class FakeHub:
@@ -71,7 +71,7 @@ def test_pipeline_is_registered_and_matches_the_engine(tiny_model_dir, tiny_engi
     )
     assert batch[0]["target"] == "recovery" and batch[1]["estimand"].startswith("ATE")
     assert batch[1]["estimate"] == tiny_engine.ate("recovery", "treatment", 1, 0, num_samples=100, seed=1).estimate
-    with pytest.raises(UnsupportedQueryError, match="needs 'target'"):
+    with pytest.raises(QueryError, match="needs 'target'"):
         p1({"do": {"treatment": 1}})
 
 
@@ -89,7 +89,7 @@ def test_pipeline_on_an_adapter_folder(adapter_dir):
     assert via_task == via_helper and set(via_task["probabilities"]) == {"0", "1", "2"}
     # a bare base model has no causal_config.json: refused with the fix
     with pytest.raises(UnsupportedQueryError, match=r"hf_causal.pipeline\(repo_or_dir\)"):
-        from hf_causal.pipeline import CausalInferencePipeline
+        from hf_causal.pipelines import CausalInferencePipeline
 
         CausalInferencePipeline(model=AutoModelForCausalLM.from_pretrained(str(base)))
 
@@ -123,7 +123,7 @@ def test_push_then_load_from_hub_layout(tiny_model_dir, tmp_path, monkeypatch):
 
 
 def test_push_refuses_incomplete_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a complete hf_causal folder"):
+    with pytest.raises(ArtefactError, match="not a complete hf_causal folder"):
         hf_causal.push_to_hub(tmp_path, "someone/x", api=FakeHub(tmp_path / "hub"))
 
 

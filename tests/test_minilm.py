@@ -3,17 +3,12 @@
 import pytest
 import torch
 
-from hf_causal import GraphError
-from hf_causal.modeling import (
-    MINILM,
-    ModelArguments,
-    build_model,
-    hub_id,
-    load_model,
-    portable_checkpoint,
-    resolve_checkpoint,
-    save_model,
-)
+from hf_causal import ArtefactError, RecipeError
+from hf_causal.arguments import ModelArguments
+from hf_causal.checkpoints import MINILM, hub_id, portable_checkpoint, resolve_checkpoint
+from hf_causal.modeling import architecture_of, build_model
+from hf_causal.modeling import load_weights as load_model
+from hf_causal.modeling import save_weights as save_model
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +43,8 @@ def test_minilm_as_a_causal_decoder_with_lora(minilm_path):
     args = ModelArguments(base_model=MINILM)
     assert args.base_model == MINILM and args.adapter == "lora"  # the portable name, not this machine's path
     model = build_model(args, tok)
-    assert isinstance(model, PeftModel) and args.architecture == "bert"
+    assert isinstance(model, PeftModel) and architecture_of(model) == "bert"
+    assert args.architecture == "gpt2"  # build_model reads its arguments, it does not rewrite them
     base = model.get_base_model()
     assert base.config.is_decoder
     ref = AutoModel.from_pretrained(minilm_path, local_files_only=True)
@@ -92,12 +88,12 @@ def test_saved_adapter_records_the_portable_base_name(minilm_path, tmp_path):
     cfg = json.loads((tmp_path / "adapter_config.json").read_text())
     cfg["base_model_name_or_path"] = "/no/such/machine/model"  # e.g. a folder saved elsewhere by hand
     (tmp_path / "adapter_config.json").write_text(json.dumps(cfg))
-    with pytest.raises(GraphError, match="does not exist on this machine"):
+    with pytest.raises(ArtefactError, match="does not exist on this machine"):
         load_model(tmp_path, tok)
 
 
 def test_missing_package_is_a_clear_error():
-    with pytest.raises(GraphError, match="'not_a_package' is not installed"):
+    with pytest.raises(RecipeError, match="'not_a_package' is not installed"):
         resolve_checkpoint("package:not_a_package/model")
-    with pytest.raises(GraphError, match="package:<module>/<folder>"):
+    with pytest.raises(RecipeError, match="package:<module>/<folder>"):
         resolve_checkpoint("package:/model")

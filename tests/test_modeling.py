@@ -118,7 +118,7 @@ def test_bert_checkpoint_as_decoder_with_lora(tmp_path, rows):
 
 
 def test_lora_without_base_is_refused():
-    from hf_causal import GraphError, ModelArguments
+    from hf_causal import ModelArguments, RecipeError
 
-    with pytest.raises(GraphError, match="adapter='lora' needs base_model"):
+    with pytest.raises(RecipeError, match="adapter='lora' needs base_model"):
         ModelArguments(adapter="lora")

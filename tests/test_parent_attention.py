@@ -72,12 +72,13 @@ def test_non_ancestors_cannot_influence_a_variable(tmp_path):
 
 def test_engine_and_training_masks_agree(parents_engine):
     """Logits from the engine's cached, chunked path equal a full pass with the training collator's mask."""
-    from hf_causal.modeling import segment_attention_matrix
+    from hf_causal import Sequencifier
+    from hf_causal.attention import segment_attention_matrix
     from hf_causal.training import CausalDataCollator
 
     eng = parents_engine
     row = dict(age="middle", severity="mild", treatment=0, biomarker="low", recovery=2, readmitted=0)
-    ids, seg = eng.sequencifier.encode_row(row)
+    ids, seg = Sequencifier(eng.tokenizer).encode_row(row)
     coll = CausalDataCollator(eng.tokenizer.pad_id, segment_attention_matrix(eng.graph))
     b = coll([{"input_ids": ids, "segment_ids": seg}])
     with torch.no_grad():

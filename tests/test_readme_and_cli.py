@@ -99,6 +99,8 @@ def test_cli_errors_are_clear(tiny_model_dir, capsys):
     )
     assert "descendant of the intervened 'treatment'" in capsys.readouterr().err
     assert cli_main(["query", "/nonexistent/model", "--target", "recovery"]) == 2
+    assert "no such folder: /nonexistent/model" in capsys.readouterr().err  # not a Hub lookup
+    assert cli_main(["query", str(tiny_model_dir.parent), "--target", "recovery"]) == 2
     assert "not an hf_causal model folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli_main(["query", str(tiny_model_dir), "--target", "recovery", "--do", "treatment"])

@@ -50,12 +50,12 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     proc.wait()
     out = tmp_path / "killed"
     assert not (out / "causal_config.json").exists()  # killed mid-run: no complete model folder
-    from hf_causal import CausalEngine
+    from hf_causal import ArtefactError, CausalEngine
 
     try:
         CausalEngine.from_pretrained(out)
         raise AssertionError("an interrupted run must not load as complete")
-    except FileNotFoundError:
+    except ArtefactError:
         pass
     r = subprocess.run(
         _cmd() + ["train", str(killed), "--resume"], capture_output=True, text=True, env=env, timeout=600

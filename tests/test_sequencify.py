@@ -4,8 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hf_causal.codecs import ContinuousCodec
-from hf_causal.graph import CausalGraph, GraphError
+from hf_causal.errors import DataError
+from hf_causal.graph import CausalGraph
+from hf_causal.kinds.continuous import resolution
 from hf_causal.sequencify import Sequencifier
 from hf_causal.tokenization import CausalTokenizer
 
@@ -25,7 +26,7 @@ WORDS = ["good", "bad", "ok", "fine"]
 
 def _seq(policy="canonical"):
     g = CausalGraph.from_dict(SPEC)
-    ContinuousCodec(g["Y"]).fit(np.linspace(-3, 3, 200))
+    g.variables["Y"] = g["Y"].fit(np.linspace(-3, 3, 200))
     tok = CausalTokenizer.build(g, text_corpus={"note": [" ".join(WORDS)]})
     return Sequencifier(tok, policy, seed=3)
 
@@ -52,7 +53,7 @@ def test_decode_encode_round_trip(row, index):
         assert set(back) == set(row)
         for k in ("Z", "W", "A", "moves", "note"):
             assert back[k] == row[k]
-        assert abs(back["Y"] - row["Y"]) <= ContinuousCodec(s.graph["Y"]).resolution()
+        assert abs(back["Y"] - row["Y"]) <= resolution(s.graph["Y"])
         assert out["input_ids"][0][-1] == s.tokenizer.eos_id
         assert len(out["segment_ids"][0]) == len(out["input_ids"][0])
 
@@ -100,13 +101,13 @@ def test_canonical_layout():
 def test_bad_rows_name_row_and_variable():
     s = _seq()
     base = {"Z": ["no"], "W": [1], "A": [0], "moves": [["U"]], "note": ["ok"], "Y": [0.0]}
-    with pytest.raises(GraphError, match=r"row 4: variable 'A': value 3 is not one of \[0, 1\]"):
+    with pytest.raises(DataError, match=r"row 4: variable 'A': value 3 is not one of \[0, 1\]"):
         s({**base, "A": [3]}, [4])
-    with pytest.raises(GraphError, match=r"row 0: variable 'W': value 9 is outside"):
+    with pytest.raises(DataError, match=r"row 0: variable 'W': value 9 is outside"):
         s({**base, "W": [9]}, [0])
-    with pytest.raises(GraphError, match=r"row 0: variable 'Z': missing value"):
+    with pytest.raises(DataError, match=r"row 0: variable 'Z': missing value"):
         s({**base, "Z": [None]}, [0])
-    with pytest.raises(GraphError, match=r"row 0: variable 'moves': sequence of length 7 exceeds max_length 6"):
+    with pytest.raises(DataError, match=r"row 0: variable 'moves': sequence of length 7 exceeds max_length 6"):
         s({**base, "moves": [["U"] * 7]}, [0])
-    with pytest.raises(GraphError, match=r"no column for variable\(s\) Y"):
+    with pytest.raises(DataError, match=r"no column for variable\(s\) Y"):
         s({k: v for k, v in base.items() if k != "Y"}, [0])

@@ -1,9 +1,9 @@
 import pytest
 
-from hf_causal.codecs import start_token
-from hf_causal.graph import CausalGraph, GraphError
+from hf_causal.errors import ArtefactError, DataError
+from hf_causal.graph import CausalGraph
 from hf_causal.testing import tiny_bert_checkpoint, tiny_gpt2_checkpoint
-from hf_causal.tokenization import CausalTokenizer
+from hf_causal.tokenization import CausalTokenizer, start_token
 
 GRAPH = {
     "variables": {
@@ -71,7 +71,7 @@ def test_extends_bert_wordpiece(tmp_path):
 def test_text_overflow(tmp_path):
     g = CausalGraph.from_dict(GRAPH)
     tok = CausalTokenizer.build(g, text_corpus={"title": ["w " * 20]})
-    with pytest.raises(GraphError, match=r"'title': text has 11 tokens, more than max_length 10"):
+    with pytest.raises(DataError, match=r"'title': text has 11 tokens, more than max_length 10"):
         tok.encode_value("title", "w " * 11)
     spec = {"variables": {"title": {"type": "text", "max_length": 3, "overflow": "truncate"}}}
     tok2 = CausalTokenizer.build(CausalGraph.from_dict(spec), text_corpus={"title": ["a b c d e"]})
@@ -82,5 +82,5 @@ def test_tokenizer_for_other_graph_is_rejected(tmp_path):
     tok = CausalTokenizer.build(CausalGraph.from_dict(GRAPH))
     tok.save_pretrained(tmp_path)
     other = CausalGraph.from_dict({"variables": {"B": {"type": "categorical", "values": [0, 1]}}})
-    with pytest.raises(GraphError, match="tokenizer lacks"):
+    with pytest.raises(ArtefactError, match="tokenizer lacks"):
         CausalTokenizer.from_pretrained(tmp_path, other, "closed")

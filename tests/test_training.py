@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from hf_causal import CausalEngine, GraphError, train
+from hf_causal import ArtefactError, CausalEngine, GraphError, HfCausalError, RecipeError, train
 from hf_causal.cli import main as cli_main
-from hf_causal.training import parse_recipe
+from hf_causal.recipes import parse_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAPH = {
@@ -66,11 +66,11 @@ def test_random_order_policy_walks_only_what_a_query_needs(tmp_path):
     assert eng.config.order_policy == "random"
     # trained on every topological order, the engine can put the target's ancestors first and stop:
     # canonical order would walk Z, A, moves before reaching note
-    assert eng._plan(["note"], None, {"Z": "yes"}).order == ["Z", "note"]
+    assert eng.planner.plan(["note"], None, {"Z": "yes"}).order == ["Z", "note"]
     assert list(eng.sample(4, given={"Z": "yes"}, variables=["note"]).columns) == ["note"]
     (tmp_path / "c").mkdir()
     canonical = CausalEngine.from_pretrained(_run(tmp_path / "c", order_policy="canonical"))
-    assert canonical._plan(["note"], None, {"Z": "yes"}).order == ["Z", "A", "moves", "note"]
+    assert canonical.planner.plan(["note"], None, {"Z": "yes"}).order == ["Z", "A", "moves", "note"]
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_bad_input_is_named_and_nothing_is_written(tmp_path, graph_edit, rows_ed
     if graph_edit:
         graph_edit(g)
     rows = rows_edit(ROWS.copy()) if rows_edit else ROWS
-    with pytest.raises(GraphError, match=message):
+    with pytest.raises(HfCausalError, match=message):
         _run(tmp_path, graph=g, rows=rows)
     _assert_nothing_written(tmp_path)
 
@@ -130,18 +130,18 @@ def test_missing_policy_as_value(tmp_path):
 
 
 def test_crash_while_saving_leaves_no_loadable_folder(tmp_path, monkeypatch):
-    import hf_causal.training as tr
+    import hf_causal.modeling
 
     def boom(model, path):
         (Path(path) / "model.safetensors").write_bytes(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(tr, "save_model", boom)
+    monkeypatch.setattr(hf_causal.modeling, "save_weights", boom)
     with pytest.raises(OSError, match="disk full"):
         _run(tmp_path)
     assert not (tmp_path / "out" / "causal_config.json").exists()
-    assert not list(tmp_path.glob(".out.partial-*"))
-    with pytest.raises(FileNotFoundError, match="not an hf_causal model folder"):
+    assert not list(tmp_path.glob(".out.*"))  # the temporary folder is gone
+    with pytest.raises(ArtefactError, match="not an hf_causal model folder"):
         CausalEngine.from_pretrained(tmp_path / "out")
 
 
@@ -166,14 +166,13 @@ def test_every_recipe_parses():
 
 
 def test_packaged_demo_recipe_matches_the_repo_copy():
-    from importlib import resources
+    from hf_causal.demo import DEMO_RECIPE
 
-    packaged = yaml.safe_load(resources.files("hf_causal").joinpath("recipes/demo.yaml").read_text())
-    assert packaged == yaml.safe_load((ROOT / "recipes/demo/gpt2-tiny.yaml").read_text())
+    assert DEMO_RECIPE == yaml.safe_load((ROOT / "recipes/demo/gpt2-tiny.yaml").read_text())
 
 
 def test_unknown_recipe_key_is_named():
-    with pytest.raises(GraphError, match="unknown recipe key 'learnin_rate'"):
+    with pytest.raises(RecipeError, match="unknown recipe key 'learnin_rate'"):
         parse_recipe({"world": "demo", "learnin_rate": 1.0})
 
 
@@ -227,7 +226,7 @@ def test_early_stopping_keeps_the_best_epoch_and_no_checkpoints(tmp_path):
     assert not list(out.glob("checkpoint-*")) and (out / "model.safetensors").exists()
     eng = CausalEngine.from_pretrained(out)
     assert sum(eng.query("recovery", do={"treatment": 1}, num_samples=50).probs.values()) == pytest.approx(1.0)
-    with pytest.raises(GraphError, match="eval_fraction"):
+    with pytest.raises(RecipeError, match="eval_fraction"):
         train(
             {
                 "world": "demo",
@@ -261,6 +260,6 @@ def test_loss_variables_mask_the_rest_and_the_engine_refuses_to_sample_them(tmp_
     rows = pd.DataFrame({"age": ["old", "young"], "severity": ["mild", "severe"]})
     d = eng.query("recovery", do={"treatment": 1}, data=rows)  # contexts from data: allowed
     assert d.n_samples == 2 and sum(d.probs.values()) == pytest.approx(1.0)
-    with pytest.raises(GraphError, match="loss_variables.*'outcome'"):
+    with pytest.raises(RecipeError, match="loss_variables.*'outcome'"):
         train({**common, "loss_variables": ["outcome"], "output_dir": str(tmp_path / "bad")})
     assert not (tmp_path / "bad" / "causal_config.json").exists()

@@ -3,7 +3,7 @@ import pytest
 
 from hf_causal.metrics import tv_distance
 from hf_causal.worlds import demo_world, get_world
-from hf_causal.worlds.synthetic import DiscreteSCM
+from hf_causal.worlds.scm import DiscreteSCM
 
 Y, T = "recovery", "treatment"
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hf_causal.graph import GraphError
+from benchmarks.baselines import chess_check_win_rate
+from hf_causal.errors import GraphError
 from hf_causal.sequencify import Sequencifier
 from hf_causal.tokenization import CausalTokenizer
-from hf_causal.worlds import chess
 from hf_causal.worlds.chess import (
     ChessWorld,
     IllegalMoveError,
@@ -18,10 +18,12 @@ from hf_causal.worlds.chess import (
     is_check,
     is_legal_position,
     legal_moves,
+    movegen,
     piece_moves,
     plot_position,
     push,
     square_name,
+    tablebase,
     tables,
 )
 
@@ -88,14 +90,14 @@ def test_scalar_generator_agrees_with_tables_and_rules(material):
         for i in rng.choice(np.flatnonzero(legal), 150, replace=False):
             pos = Position.from_index(material, int(i), white)
             moves = legal_moves(pos)
-            table = {chess._uci(int(c)): int(s) for s, c in zip(succ[i], code[i]) if s != chess._PAD}
-            checks = {chess._uci(int(c)): bool(k) for c, k in zip(t.code_w[i], t.check_w[i])} if white else {}
+            table = {movegen._uci(int(c)): int(s) for s, c in zip(succ[i], code[i]) if s != movegen._PAD}
+            checks = {movegen._uci(int(c)): bool(k) for c, k in zip(t.code_w[i], t.check_w[i])} if white else {}
             assert set(moves) == set(table) and len(moves) == len(table)
             for m in moves:
                 nxt = push(pos, m)
-                assert int(chess._DIST[nxt.wk, nxt.bk]) > 1  # kings never adjacent
+                assert int(movegen._DIST[nxt.wk, nxt.bk]) > 1  # kings never adjacent
                 if nxt.piece is None:
-                    assert table[m] == chess._CAPTURE
+                    assert table[m] == movegen._CAPTURE
                     continue
                 assert is_legal_position(nxt)  # in particular the mover's king is not left in check
                 assert nxt.index == table[m]
@@ -121,12 +123,12 @@ def test_dtm_tables(material, longest):
     # Bellman consistency on a sample: White takes the fastest mate, Black the slowest
     rng = np.random.default_rng(1)
     for i in rng.choice(np.flatnonzero(t.legal_w), 300, replace=False):
-        s = t.succ_w[i][t.succ_w[i] != chess._PAD]
+        s = t.succ_w[i][t.succ_w[i] != movegen._PAD]
         d = t.dtm_b[s]
         assert t.dtm_w[i] == 1 + d[d >= 0].min()
     for i in rng.choice(np.flatnonzero(t.legal_b & ~t.mate_b & ~t.stalemate_b), 300, replace=False):
-        s = t.succ_b[i][t.succ_b[i] != chess._PAD]
-        if (s == chess._CAPTURE).any() or (t.dtm_w[s[s != chess._CAPTURE]] < 0).any():
+        s = t.succ_b[i][t.succ_b[i] != movegen._PAD]
+        if (s == movegen._CAPTURE).any() or (t.dtm_w[s[s != movegen._CAPTURE]] < 0).any():
             assert t.dtm_b[i] == -1
         else:
             assert t.dtm_b[i] == 1 + t.dtm_w[s].max()
@@ -141,15 +143,15 @@ def test_known_dtm_values():
 def test_dtm_disk_cache_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_CAUSAL_CACHE", str(tmp_path))
     t = tables("KQK")
-    chess._save_dtm("KQK", t.dtm_w, t.dtm_b)
+    tablebase._save_dtm("KQK", t.dtm_w, t.dtm_b)
     files = list((tmp_path / "chess").iterdir())
-    assert [f.name for f in files] == [f"dtm_KQK_v{chess._TABLE_VERSION}.npz"]  # no temp file left behind
-    dtm_w, dtm_b = chess._load_dtm("KQK")
+    assert [f.name for f in files] == [f"dtm_KQK_v{tablebase._TABLE_VERSION}.npz"]  # no temp file left behind
+    dtm_w, dtm_b = tablebase._load_dtm("KQK")
     assert np.array_equal(dtm_w, t.dtm_w) and np.array_equal(dtm_b, t.dtm_b)
     files[0].write_bytes(b"not an npz")
-    assert chess._load_dtm("KQK") is None  # a corrupt cache is rebuilt, never trusted
+    assert tablebase._load_dtm("KQK") is None  # a corrupt cache is rebuilt, never trusted
     monkeypatch.setenv("HF_CAUSAL_CACHE", "")
-    assert chess._cache_dir() is None
+    assert tablebase._cache_dir() is None
 
 
 # --- exact answers ------------------------------------------------------------------------------
@@ -217,7 +219,7 @@ def test_complete_intervention_matches_monte_carlo(world):
 
 def test_check_intervention_is_confounded(world):
     df = world.sample(6000, seed=5)
-    obs, se = world.observational_check(df)
+    obs, se = chess_check_win_rate(df)
     obs_exact, _ = world.observational_check()
     assert abs(obs - obs_exact) <= Z * se  # the sampler and the exact observational value agree
     do_check = world.population_check_effect(check=True)

@@ -4,7 +4,8 @@ adjusting for the structured covariates alone leaves."""
 import numpy as np
 import pytest
 
-from hf_causal.graph import GraphError
+from benchmarks.baselines import papers_covariate_adjusted_att, papers_naive_difference, papers_stratified_effects
+from hf_causal.errors import DataError, GraphError
 from hf_causal.worlds import get_world
 from hf_causal.worlds.papers import BUZZWORDS, PaperWorld
 
@@ -55,18 +56,18 @@ def test_true_effects_agree_with_simulated_interventions(world_and_rows):
 def test_confounding_lives_in_the_text(world_and_rows):
     w, df = world_and_rows
     att = w.true_effects(df)["ATT"]
-    naive = w.naive_difference(df)
-    covariates_only = w.covariate_adjusted_att(df)
+    naive = papers_naive_difference(df)
+    covariates_only = papers_covariate_adjusted_att(df)
     buzz = df.assign(buzz=df["abstract"].map(w.buzz))
-    from_text = w.covariate_adjusted_att(buzz, by=["buzz"])  # what the abstract reveals
+    from_text = papers_covariate_adjusted_att(buzz, by=["buzz"])  # what the abstract reveals
     assert naive - att > 0.15 and covariates_only - att > 0.15  # adjusting for venue/authors leaves the bias
     assert abs(from_text - att) < 0.03  # adjusting for the text's confounder removes it
     # coverage of the stratified estimate, and clear errors for estimands the data cannot give
-    strat = w.stratified_effects(buzz, by="buzz")
+    strat = papers_stratified_effects(buzz, by="buzz")
     assert strat["ATT"] == from_text and 0.9 < strat["rows_used"] <= 1.0 and 0.9 < strat["treated_used"] <= 1.0
-    with pytest.raises(GraphError, match="no column"):
-        w.stratified_effects(df, by="topic")
-    with pytest.raises(GraphError, match="treated and control"):
-        w.naive_difference(df[df["keyword"] == 1])
-    with pytest.raises(GraphError, match="both treated and control"):
-        w.stratified_effects(df[df["keyword"] == 1])
+    with pytest.raises(DataError, match="no column"):
+        papers_stratified_effects(df, by="topic")
+    with pytest.raises(DataError, match="treated and control"):
+        papers_naive_difference(df[df["keyword"] == 1])
+    with pytest.raises(DataError, match="both treated and control"):
+        papers_stratified_effects(df[df["keyword"] == 1])

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..graph import CausalGraph
+from .registry import register_world
 
 __all__ = ["BNWorld", "load_network"]
 
@@ -31,9 +32,9 @@ def load_network(name: str):
 class BNWorld:
     """A discrete Bayesian network as a causal world: graph, sampler, exact do-queries."""
 
-    def __init__(self, name: str):
-        self.name = name
-        self.bn = load_network(name)
+    def __init__(self, network: str = "asia"):
+        self.name = network
+        self.bn = load_network(network)
         states = {}
         for cpd in self.bn.get_cpds():
             states.update({k: list(v) for k, v in cpd.state_names.items()})
@@ -104,3 +105,6 @@ class BNWorld:
             spare = sorted((q for q in spare if q["gap"] >= fallback_gap), key=lambda q: -q["gap"])
             found += spare[: k - len(found)]
         return found
+
+
+register_world("bnlearn", BNWorld)

@@ -18,7 +18,7 @@ probabilities ``sigmoid(y0)`` and ``sigmoid(y1)`` are exact functions of the tex
 (:meth:`PaperWorld.potential_outcomes`), and so are the true ATE and ATT of any sample. The topic is not
 a column: the venue carries a little of it and the number of authors a weak signal of the buzzword
 rate, so adjusting for them alone leaves nearly all of the bias, and only a model that reads the
-abstract removes it (:meth:`PaperWorld.covariate_adjusted_att`).
+abstract removes it (``benchmarks.baselines.papers_covariate_adjusted_att``).
 
 Example:
     >>> w = PaperWorld()
@@ -26,8 +26,7 @@ Example:
     >>> list(df.columns)
     ['venue', 'authors', 'abstract', 'keyword', 'accepted']
     >>> truth = w.true_effects(df)
-    >>> naive = w.naive_difference(df)
-    >>> abs(naive - truth["ATT"]) > 0.05
+    >>> 0 < truth["ATT"] < 0.3
     True
 """
 
@@ -42,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..graph import CausalGraph, GraphError
+from .registry import register_world
 
 __all__ = ["BUZZWORDS", "PaperWorld"]
 
@@ -194,7 +194,7 @@ class PaperWorld:
             rows.append({"venue": venue, "authors": authors, "abstract": text, "keyword": a, "accepted": y})
         return pd.DataFrame(rows, columns=list(self.graph.order))
 
-    # --- ground truth and baselines -----------------------------------------------------------
+    # --- ground truth -----------------------------------------------------------
     def true_effects(self, data: pd.DataFrame) -> dict[str, float]:
         """The sample's exact ATE and ATT (and the population-free per-paper means behind them)."""
         q0, q1 = self.potential_outcomes(data["abstract"].tolist())
@@ -203,48 +203,5 @@ class PaperWorld:
             raise GraphError("no treated paper (keyword = 1) in the data: the ATT is undefined")
         return {"ATE": float(np.mean(q1 - q0)), "ATT": float(np.mean((q1 - q0)[treated]))}
 
-    @staticmethod
-    def naive_difference(data: pd.DataFrame) -> float:
-        """E[accepted | keyword=1] - E[accepted | keyword=0]: confounded by the abstract."""
-        a = data["keyword"].to_numpy() == 1
-        y = data["accepted"].to_numpy(float)
-        if a.all() or not a.any():
-            raise GraphError("the naive difference needs treated and control papers (keyword 1 and 0)")
-        return float(y[a].mean() - y[~a].mean())
 
-    @staticmethod
-    def stratified_effects(data: pd.DataFrame, by: str | Sequence[str] = ("venue", "authors")) -> dict[str, float]:
-        """ATT and ATE by exact stratification on the columns ``by`` (default: the structured covariates
-        only, which leaves a bias: the abstract's confounding is only partly carried by them).
-
-        Strata without both arms are left out, which narrows the estimand to the papers of the other
-        strata: ``treated_used`` and ``rows_used`` report the fractions kept (the ATT's and the ATE's)."""
-        by = [by] if isinstance(by, str) else list(by)
-        missing = [c for c in by if c not in data.columns]
-        if missing:
-            raise GraphError(f"stratified_effects: no column {missing} in the data (columns: {list(data.columns)})")
-        y = data["accepted"].to_numpy(float)
-        a = data["keyword"].to_numpy() == 1
-        strata = data[list(by)].astype(str).agg("|".join, axis=1).to_numpy()
-        att_num = att_w = ate_num = ate_w = 0.0
-        for s in np.unique(strata):
-            i = strata == s
-            t, c = i & a, i & ~a
-            if t.sum() == 0 or c.sum() == 0:
-                continue
-            d = y[t].mean() - y[c].mean()
-            att_num, att_w = att_num + t.sum() * d, att_w + t.sum()
-            ate_num, ate_w = ate_num + i.sum() * d, ate_w + i.sum()
-        if not att_w:
-            raise GraphError(f"stratified_effects: no stratum of {by} holds both treated and control papers")
-        return {
-            "ATT": float(att_num / att_w),
-            "ATE": float(ate_num / ate_w),
-            "treated_used": float(att_w / a.sum()),
-            "rows_used": float(ate_w / len(a)),
-        }
-
-    @classmethod
-    def covariate_adjusted_att(cls, data: pd.DataFrame, by: str | Sequence[str] = ("venue", "authors")) -> float:
-        """The ATT of :meth:`stratified_effects`."""
-        return cls.stratified_effects(data, by)["ATT"]
+register_world("papers", PaperWorld)

@@ -6,6 +6,7 @@ Every interventional quantity of the engine has an exact counterpart here, compu
 summing the truncated factorisation over all configurations.
 
 Example:
+    >>> from hf_causal.worlds.demo import demo_world
     >>> w = demo_world()
     >>> p_do = w.distribution("recovery", do={"treatment": 1})
     >>> round(sum(p_do.values()), 6)
@@ -15,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..graph import CausalGraph, GraphError
+from ..errors import GraphError
+from ..graph import CausalGraph
 
-__all__ = ["DiscreteSCM", "demo_world", "get_world", "WORLDS"]
+__all__ = ["DiscreteSCM"]
 
 CPT = Callable[[Mapping[str, Any]], list[float]]
 
@@ -39,12 +40,16 @@ class DiscreteSCM:
         cpts: ``{name: f(parent values) -> probabilities over graph[name].domain()}``.
         gaussians: ``{name: (mean_fn(parent values), sd)}`` for continuous variables with
             discrete parents and no children.
+        name: the world's name.
+        roles: the questions the demo asks of it (``hf_causal.demo``): ``outcome``, ``treatment``,
+            ``treated``, ``control`` values and a ``subgroup`` mapping for the CATE.
     """
 
     graph: CausalGraph
     cpts: dict[str, CPT]
     gaussians: dict[str, tuple[Callable[[Mapping[str, Any]], float], float]] = field(default_factory=dict)
     name: str = "scm"
+    roles: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for n, v in self.graph.variables.items():
@@ -192,116 +197,3 @@ class DiscreteSCM:
                     vals[name] = dom[min(int(np.searchsorted(cache[key], rng.random(), side="right")), len(dom) - 1)]
                 cols[name].append(vals[name])
         return pd.DataFrame(cols)
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def demo_world(continuous: bool = False) -> DiscreteSCM:
-    """The bundled demo: a treatment confounded by age and severity, with a mediator.
-
-    Variables (canonical order): age -> severity -> treatment -> biomarker -> recovery -> readmitted,
-    plus ``stay`` (continuous days in hospital) when ``continuous=True``. Severe and older
-    patients are treated more often and recover worse, so the naive P(recovery | treatment)
-    understates the benefit of treatment.
-    """
-    variables: dict[str, dict] = {
-        "age": {"type": "categorical", "values": ["young", "middle", "old"], "description": "age group"},
-        "severity": {"type": "categorical", "values": ["mild", "severe"], "description": "illness severity"},
-        "treatment": {"type": "categorical", "values": [0, 1], "description": "treated (1) or not (0)"},
-        "biomarker": {"type": "categorical", "values": ["low", "high"], "description": "inflammation marker"},
-        "recovery": {"type": "categorical", "values": [0, 1, 2], "description": "0 poor, 1 fair, 2 good"},
-        "readmitted": {"type": "categorical", "values": [0, 1], "description": "readmitted within 90 days"},
-    }
-    edges = [
-        ["age", "severity"],
-        ["age", "treatment"],
-        ["severity", "treatment"],
-        ["treatment", "biomarker"],
-        ["severity", "biomarker"],
-        ["age", "recovery"],
-        ["severity", "recovery"],
-        ["biomarker", "recovery"],
-        ["treatment", "recovery"],
-        ["recovery", "readmitted"],
-        ["age", "readmitted"],
-    ]
-    if continuous:
-        variables["stay"] = {"type": "continuous", "bins": 32, "description": "days in hospital"}
-        edges += [["severity", "stay"], ["age", "stay"], ["biomarker", "stay"], ["treatment", "stay"]]
-    g = CausalGraph.from_dict({"variables": variables, "edges": edges})
-
-    age_i = {"young": 0, "middle": 1, "old": 2}
-
-    def recovery(pa):
-        s = 0.9 - 1.6 * (pa["severity"] == "severe") - 0.6 * (pa["age"] == "old") + 0.3 * (pa["age"] == "young")
-        s += -1.0 * (pa["biomarker"] == "high") + 0.6 * pa["treatment"]
-        p_ge1, p_ge2 = _sigmoid(s + 1.2), _sigmoid(s - 0.8)
-        return [1 - p_ge1, p_ge1 - p_ge2, p_ge2]
-
-    def treatment(pa):
-        p = [[0.15, 0.25, 0.35], [0.65, 0.78, 0.85]][pa["severity"] == "severe"][age_i[pa["age"]]]
-        return [1 - p, p]
-
-    def biomarker(pa):
-        p = [[0.3, 0.75], [0.15, 0.4]][pa["treatment"]][pa["severity"] == "severe"]
-        return [1 - p, p]
-
-    def readmitted(pa):
-        p = [0.4, 0.2, 0.06][pa["recovery"]] + 0.1 * (pa["age"] == "old")
-        return [1 - p, p]
-
-    cpts = {
-        "age": lambda pa: [0.35, 0.40, 0.25],
-        "severity": lambda pa: (lambda p: [1 - p, p])([0.2, 0.4, 0.65][age_i[pa["age"]]]),
-        "treatment": treatment,
-        "biomarker": biomarker,
-        "recovery": recovery,
-        "readmitted": readmitted,
-    }
-    gaussians = {}
-    if continuous:
-        gaussians["stay"] = (
-            lambda pa: (
-                5.0
-                + 4.0 * (pa["severity"] == "severe")
-                + 2.0 * (pa["age"] == "old")
-                + 3.0 * (pa["biomarker"] == "high")
-                - 2.0 * pa["treatment"]
-            ),
-            1.5,
-        )
-    return DiscreteSCM(g, cpts, gaussians, name="demo-continuous" if continuous else "demo")
-
-
-def _lazy(module: str, cls: str) -> Callable[..., Any]:
-    def make(**options):
-        import importlib
-
-        return getattr(importlib.import_module(f"hf_causal.worlds.{module}"), cls)(**options)
-
-    return make
-
-
-WORLDS: dict[str, Callable[..., Any]] = {
-    "demo": demo_world,
-    "demo-continuous": lambda: demo_world(continuous=True),
-    "maze": _lazy("maze", "MazeWorld"),  # variable-length action sequences (issue #5)
-    "chess": _lazy("chess", "ChessWorld"),  # KQK/KRK endgames under a behaviour policy (issue #6)
-    "papers": _lazy("papers", "PaperWorld"),  # a title keyword's effect, confounded by text (issue #7)
-}
-
-
-def get_world(name: str, **options: Any) -> Any:
-    """A world by name: ``.graph`` and ``.sample(n, seed)`` at least (``demo`` worlds also enumerate).
-
-    ``options`` are the world's keyword arguments (``world_options`` in a recipe)."""
-    if name not in WORLDS:
-        raise GraphError(f"unknown world {name!r}; available: {', '.join(WORLDS)}")
-    if options and name.startswith("demo"):
-        raise GraphError(f"world {name!r} takes no options (got {sorted(options)})")
-    try:
-        return WORLDS[name](**options)
-    except TypeError as e:
-        raise GraphError(f"world {name!r}: bad world_options {options}: {e}") from e

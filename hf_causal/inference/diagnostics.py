@@ -1,0 +1,43 @@
+"""Diagnostics attached to answers: how well the data support the forced values (positivity)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import CausalWarning
+
+__all__ = ["positivity"]
+
+
+def positivity(
+    logp: Mapping[str, np.ndarray], loss_variables: list[str] | None = None, threshold: float = 1e-3
+) -> dict[str, Any]:
+    """The model's probability of each forced value in its context, as ``{"p_forced[X]": {...}}``.
+
+    Warns (:class:`CausalWarning`) when a forced token (for sequences and text: the least likely one)
+    has mean probability below ``threshold``: the data hardly support the intervention. Variables
+    outside ``loss_variables`` were never trained, so their probabilities say nothing.
+    """
+    diag = {}
+    for d, lp in logp.items():
+        if loss_variables is not None and d.split(" ")[0] not in loss_variables:
+            diag[f"p_forced[{d}]"] = "not trained (loss_variables): no support diagnostic"
+            continue
+        p, tok = np.exp(lp[:, 0]), np.exp(lp[:, 1])
+        diag[f"p_forced[{d}]"] = {
+            "mean": float(p.mean()),
+            "min": float(p.min()),
+            "least_likely_token_mean": float(tok.mean()),
+        }
+        if float(tok.mean()) < threshold:
+            warnings.warn(
+                f"do({d}): the model gives a forced token probability {tok.mean():.2g} on average; "
+                "the intervention is outside the data's support (positivity), so the answer is an extrapolation",
+                CausalWarning,
+                stacklevel=4,
+            )
+    return diag

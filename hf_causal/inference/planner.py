@@ -1,0 +1,230 @@
+"""Query planning: validate a query, refuse what the method cannot answer exactly, choose the walk.
+
+A :class:`Plan` says which variables the sampler walks (in which order, stopping after the last
+one the query needs), which values it forces (``do``) or conditions on (``given``, or per-row
+contexts taken from data), and which variable's distribution is read out instead of sampled.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..errors import CausalWarning, DataError, GraphError, QueryError, UnsupportedQueryError
+from ..interventions import PartialSequence
+
+__all__ = ["Plan", "Planner"]
+
+
+@dataclass
+class Plan:
+    """What the sampler does for one query."""
+
+    order: list[str]
+    """Variables to walk, truncated after the last one needed."""
+    do: dict[str, Any]
+    """Intervened variables and their (coerced) values or :class:`PartialSequence`."""
+    given: dict[str, Any]
+    """Conditioned-on variables (forced like ``do``, but a prefix conditional)."""
+    readout: str | None
+    """The variable whose distribution is read from the softmax instead of sampled."""
+
+
+class Planner:
+    """Validates queries against a graph and a model's training configuration and returns plans.
+
+    Args:
+        graph: the causal graph.
+        tokenizer: the :class:`~hf_causal.tokenization.CausalTokenizer` (length checks of forced values).
+        order_policy: the model's training orders, ``canonical`` or ``random``.
+        loss_variables: the variables whose conditionals were trained (None: all).
+    """
+
+    def __init__(self, graph, tokenizer, order_policy: str = "canonical", loss_variables: list[str] | None = None):
+        self.graph = graph
+        self.tokenizer = tokenizer
+        self.order_policy = order_policy
+        self.loss_variables = loss_variables
+        self.position = {n: i for i, n in enumerate(graph.order)}
+
+    # --- values ---------------------------------------------------------------------------
+    def variable(self, name: str, what: str = "query"):
+        """The graph's variable ``name``; a QueryError naming the query part if there is none."""
+        try:
+            return self.graph.variable(name)
+        except GraphError as e:
+            raise QueryError(f"{what}: {e}") from None
+
+    def coerce(self, values: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+        """``do``/``given`` values as the declared values (length-checked for text and sequences)."""
+        out = {}
+        for k, v in (values or {}).items():
+            var = self.variable(k, what)
+            if callable(v):
+                raise UnsupportedQueryError(f"{what}[{k!r}]: soft interventions (callables) are not supported yet")
+            if isinstance(v, PartialSequence):
+                out[k] = self._coerce_partial(k, v, what)
+                continue
+            try:
+                out[k] = var.coerce(v)
+                if not var.is_single_token:
+                    self.tokenizer.encode_value(k, out[k])  # length checks
+            except DataError as e:
+                raise QueryError(f"{what}: {e}") from None
+        return out
+
+    def _coerce_partial(self, k: str, v: PartialSequence, what: str) -> PartialSequence:
+        var = self.graph[k]
+        if what != "do":
+            raise UnsupportedQueryError(
+                f"{what}[{k!r}]: a PartialSequence is an intervention (do=); conditioning on some steps of a "
+                "sequence is not a prefix conditional of the model"
+            )
+        if var.type != "sequence":
+            raise UnsupportedQueryError(
+                f"do[{k!r}]: PartialSequence needs a sequence variable; {k!r} is {var.type}"
+                + (
+                    " (force whole text values, or declare the words as a sequence variable)"
+                    if var.type == "text"
+                    else ""
+                )
+            )
+        top = max([*v.forced, (v.length or 0) - 1], default=-1)
+        if top >= var.max_length or (v.length or 0) > var.max_length:
+            raise QueryError(
+                f"do: {k!r} has max_length {var.max_length}, but the partial intervention reaches step {top}"
+            )
+        forced = {}
+        for i, sym in v.forced.items():
+            try:
+                (forced[i],) = var.coerce([sym])
+            except DataError as e:
+                raise QueryError(f"do: {k!r} step {i}: {e}") from None
+        return PartialSequence(forced, v.length)
+
+    # --- plans ----------------------------------------------------------------------------
+    def plan(
+        self,
+        targets: Sequence[str],
+        do: Mapping[str, Any] | None,
+        given: Mapping[str, Any] | None,
+        readout: str | None = None,
+        per_row_given: Sequence[str] = (),
+        warn: bool = True,
+    ) -> Plan:
+        """The plan of a query, or an :class:`UnsupportedQueryError` saying why it has none."""
+        g = self.graph
+        for t in targets:
+            self.variable(t, "target")
+        do = self.coerce(do, "do")
+        given = self.coerce(given, "given")
+        given_names = list(given) + list(per_row_given)
+        for t in targets:
+            if t in do:
+                raise UnsupportedQueryError(f"target {t!r} is also intervened on; its value is fixed by do()")
+            if t in given_names:
+                raise UnsupportedQueryError(f"target {t!r} is also in given")
+        both = set(do) & set(given_names)
+        if both:
+            raise UnsupportedQueryError(f"variable(s) {sorted(both)} are both intervened on and conditioned on")
+        desc = g.descendants(do) if do else set()
+        bad = [v for v in given_names if v in desc]
+        if bad:
+            src = [d for d in do if bad[0] in g.descendants(d)]
+            raise UnsupportedQueryError(
+                f"cannot condition on {bad[0]!r}: it is a descendant of the intervened {src[0]!r}, so "
+                f"P(. | do({src[0]}), {bad[0]}) is not a prefix conditional of the model (it would need "
+                "inference backwards through the intervention). Condition only on pre-treatment variables."
+            )
+        if do and warn:
+            for t in targets:
+                if t not in desc:
+                    warnings.warn(
+                        f"target {t!r} is not a descendant of any intervened variable ({', '.join(do)}): "
+                        "the intervention cannot change it",
+                        CausalWarning,
+                        stacklevel=4,
+                    )
+        order = self.order_for(set(targets) | set(do) | set(given_names), set(given_names))
+        pos = {v: i for i, v in enumerate(order)}
+        needed = set(targets) | set(given_names)
+        last = max(pos[v] for v in needed) if needed else -1
+        order = order[: last + 1]
+        # prefix conditioning is exact only if nothing sampled before a given depends on it
+        for v in order:
+            if v in do or v in given_names:
+                continue
+            later = [e for e in given_names if pos[e] > pos[v]]
+            if later and not g.d_separated({v}, later, order[: pos[v]], do=do):
+                raise UnsupportedQueryError(
+                    f"cannot condition on {later} by prefix conditioning: {v!r} comes before it in the "
+                    f"model's order ({' -> '.join(order)}) and depends on it, so P({v} | ...) would need the "
+                    "later evidence. Condition on an initial segment of the order (e.g. all pre-treatment "
+                    "variables)."
+                )
+        trained = self.loss_variables
+        if trained is not None:
+            untrained = [v for v in order if v not in do and v not in given_names and v not in trained]
+            if untrained:
+                raise UnsupportedQueryError(
+                    f"this model was trained on the conditionals of {trained} only (loss_variables), so it cannot "
+                    f"sample {untrained}: take them from data (data=rows with those columns) or give them, or "
+                    "retrain without loss_variables"
+                )
+        return Plan(order, do, given, readout)
+
+    def order_for(self, needed: set[str], given: set[str]) -> list[str]:
+        """The walk's order: the canonical one, or for a random-order model a valid order that puts the
+        evidence and its ancestors first, then the ancestors of what the query needs."""
+        if self.order_policy != "random":
+            return list(self.graph.order)
+        import networkx as nx
+
+        g = self.graph.as_networkx()
+        early = given | self.graph.ancestors(given) if given else set()
+        anc = needed | self.graph.ancestors(needed)
+        key = {v: (v not in early, v not in anc, self.position[v]) for v in g}
+        return list(nx.lexicographical_topological_sort(g, key=lambda v: key[v]))
+
+    def plan_with_data(
+        self, targets, do, given, data, readout, context_of: str | None = None
+    ) -> tuple[Plan, pd.DataFrame | None]:
+        """A plan whose pre-treatment context comes from the rows of ``data`` (None: from the model)."""
+        if data is None:
+            return self.plan(targets, do, given, readout=readout), None
+        from ..data import load_table
+
+        df = load_table(data, self.graph)
+        do_names = set(do or {})
+        anchor = context_of or (min(do_names, key=self.position.get) if do_names else None)
+        if anchor is None:
+            raise UnsupportedQueryError(
+                "data-sourced contexts need an intervened variable to define the pre-treatment prefix"
+            )
+        order = self.order_for(set(targets) | do_names | set(given or {}), set())
+        prefix = [v for v in order[: order.index(anchor)] if v not in (given or {}) and v not in do_names]
+        missing = [v for v in prefix if v not in df.columns]
+        if missing:
+            raise DataError(f"data lacks the pre-treatment column(s) {missing} needed as contexts")
+        # contexts must come from p(x | given): keep only the rows that match the given values
+        for k, v in self.coerce(given, "given").items():
+            if k not in df.columns:
+                raise DataError(f"data has no column {k!r} to select the rows with {k}={v!r} (given)")
+            var = self.graph[k]
+            df = df[df[k].map(lambda x, var=var, v=v: same_value(var, x, v))]
+            if len(df) == 0:
+                raise DataError(f"data has no row with {k} = {v!r} (given)")
+        rows = df[prefix].reset_index(drop=True)
+        return self.plan(targets, do, given, readout=readout, per_row_given=prefix), rows
+
+
+def same_value(var, x, v) -> bool:
+    """Whether data value ``x`` is the declared value ``v`` of ``var`` (False if it does not coerce)."""
+    try:
+        return var.coerce(x) == v
+    except DataError:
+        return False

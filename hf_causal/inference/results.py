@@ -1,0 +1,96 @@
+"""What the engine returns: a :class:`Distribution` or an :class:`Estimate`, both JSON-serialisable."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..interventions import PartialSequence
+
+__all__ = ["Distribution", "Estimate", "jsonable", "Z95"]
+
+Z95 = 1.959963984540054
+
+
+def jsonable(v: Any) -> Any:
+    """Numpy scalars, partial interventions and tuples as plain JSON values."""
+    if isinstance(v, PartialSequence):
+        return {"partial": v.to_dict()}
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, Mapping):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    return v
+
+
+def fmt_values(d: Mapping[str, Any]) -> str:
+    """``a=1, b=x``: the values of a do/given mapping, for labels."""
+    return ", ".join(f"{k}={v}" for k, v in d.items())
+
+
+@dataclass
+class Distribution:
+    """P(target | do, given) with Monte Carlo standard errors per value."""
+
+    target: str
+    probs: dict[Any, float]
+    se: dict[Any, float]
+    n_samples: int
+    seed: int
+    do: dict[str, Any] = field(default_factory=dict)
+    given: dict[str, Any] = field(default_factory=dict)
+    confounder_source: str = "model"
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "target": self.target,
+                "do": self.do,
+                "given": self.given,
+                "probabilities": {str(k): {"p": self.probs[k], "se": self.se[k]} for k in self.probs},
+                "n_samples": self.n_samples,
+                "seed": self.seed,
+                "confounder_source": self.confounder_source,
+                "diagnostics": self.diagnostics,
+            }
+        )
+
+
+@dataclass
+class Estimate:
+    """A point estimate with its Monte Carlo standard error and 95% interval."""
+
+    estimand: str
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    n_samples: int
+    seed: int
+    confounder_source: str = "model"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_draws(cls, estimand: str, f: np.ndarray, seed: int, source: str, **details) -> Estimate:
+        """The mean of per-context quantities ``f`` and its standard error sd(f)/sqrt(n)."""
+        f = np.asarray(f, dtype=float)
+        est = float(f.mean())
+        se = float(f.std(ddof=1) / math.sqrt(len(f))) if len(f) > 1 else float("nan")
+        return cls(estimand, est, se, est - Z95 * se, est + Z95 * se, len(f), seed, source, jsonable(details))
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(asdict(self))
+
+    def __float__(self) -> float:
+        return self.estimate
