@@ -3,9 +3,10 @@
 import argparse
 import sys
 
-from . import bnlearn, chess, demo_world, ihdp, lalonde, maze, papers, parent_attention
+from . import bnlearn, chess, demo_world, ihdp, lalonde, maze, papers, parent_attention, startup
 
 BENCHMARKS = {
+    "startup": startup,
     "demo_world": demo_world,
     "parent_attention": parent_attention,
     "bnlearn": bnlearn,

@@ -160,3 +160,39 @@ def test_readme_layout_lists_every_module():
         folder, name = str(rel.parent) + "/", rel.name
         ok = any(str(rel) in r or (f"`{folder}`" in r and (name == "__init__.py" or f"`{name}`" in r)) for r in rows)
         assert ok, f"README's layout table does not list {rel}"
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib
+
+    failed = []
+    for path in sorted(PKG.rglob("*.py")):
+        mod = importlib.import_module(_module_name(path))
+        res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+        if res.failed:
+            failed.append(mod.__name__)
+    assert not failed, f"docstring examples fail in {failed}"
+
+
+def test_train_help_lists_every_recipe_key_with_its_help(capsys):
+    from hf_causal.cli import main
+    from hf_causal.recipes import recipe_keys
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for key in ("graph", "world_options", "loss_variables", "attention", "lora_r", "learning_rate", "output_dir"):
+        assert f"--{key}" in out, key
+    assert "train only these variables' conditionals" in out  # the dataclass field's help text
+    assert len(recipe_keys()) > 100  # every TrainingArguments field too
+
+
+def test_bnlearn_is_a_registered_world():
+    pytest.importorskip("pgmpy")
+    from hf_causal.worlds import available_worlds, get_world
+
+    assert {"demo", "maze", "chess", "papers", "bnlearn"} <= set(available_worlds())
+    w = get_world("bnlearn", network="asia")
+    assert w.name == "asia" and len(w.graph.order) == 8 and len(w.sample(5, seed=0)) == 5
