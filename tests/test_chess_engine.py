@@ -5,7 +5,7 @@ The fixture is a small model (KRK, games of at most 10 plies, piece move format,
 import pytest
 from conftest import CHESS_OPTIONS, CHESS_ROWS
 
-from hf_causal import CausalEngine, GraphError, PartialSequence
+from hf_causal import CausalEngine, HfCausalError, PartialSequence
 from hf_causal.worlds.chess import ChessWorld
 
 
@@ -24,7 +24,7 @@ def test_engine_query_builds_partial_interventions(chess_world):
     assert q["given"] == {"material": "KRK", "position": ["K:e3", "R:d1", "k:e5"]}
     assert q["do"]["first_move"] == "R:d7" and q["do"]["first_check"] is False
     assert q["do"]["continuation"] == PartialSequence({1: "K:d3"})
-    with pytest.raises(GraphError, match="White's"):
+    with pytest.raises(HfCausalError, match="White's"):
         chess_world.engine_query("K:e3 R:d1 k:e5", forced={1: "e5e6"})
 
 

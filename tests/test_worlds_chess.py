@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.baselines import chess_check_win_rate
-from hf_causal.errors import GraphError
+from hf_causal.errors import HfCausalError
 from hf_causal.sequencify import Sequencifier
 from hf_causal.tokenization import CausalTokenizer
 from hf_causal.worlds.chess import (
@@ -314,6 +314,6 @@ def test_piece_move_format_is_the_same_games():
     # forced UCI plies become piece moves; a later ply needs the earlier White plies forced
     q = piece.engine_query("K:e3 R:d1 k:e5", forced={0: "d1d7", 2: "e3d3"})
     assert q["do"]["first_move"] == "R:d7" and q["do"]["continuation"].forced == {1: "K:d3"}
-    with pytest.raises(GraphError, match="unforced ply 0"):
+    with pytest.raises(HfCausalError, match="unforced ply 0"):
         piece.engine_query("K:e3 R:d1 k:e5", forced={2: "e3d3"})
     assert uci.engine_query("K:e3 R:d1 k:e5", forced={2: "e3d3"})["do"]["continuation"].forced == {1: "e3d3"}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.baselines import maze_naive_outcome
-from hf_causal.errors import DataError, GraphError
+from hf_causal.errors import DataError, HfCausalError
 from hf_causal.graph import CausalGraph
 from hf_causal.sequencify import Sequencifier
 from hf_causal.tokenization import CausalTokenizer
@@ -199,7 +199,7 @@ def test_population_outcome_is_seeded_and_paired(world):
     assert abs(eff["distance"].mean - (a["distance"].mean - b["distance"].mean)) < 1e-12
     with pytest.raises(DataError, match="no row has actions"):
         maze_naive_outcome(world, world.sample(5, seed=0), ["U"] * 40)
-    with pytest.raises(GraphError, match=".X. is not one of"):
+    with pytest.raises(HfCausalError, match=".X. is not one of"):
         world.population_outcome(["X"], n_mazes=5)
 
 
@@ -216,7 +216,7 @@ def test_off_policy_action_lists(world, obs):
         assert len(trunc) < len(path) and path[: len(trunc)] == trunc and noslip.expected(row, trunc) == 0.0
         rand = world.off_policy_actions(row, "random", rng)
         assert 1 <= len(rand) <= world.max_length and set(rand) <= set(MOVES)
-    with pytest.raises(GraphError, match="unknown kind"):
+    with pytest.raises(HfCausalError, match="unknown kind"):
         world.off_policy_actions(obs.iloc[0], "sideways")
 
 
@@ -251,13 +251,13 @@ def test_sample_under_do_and_bad_input(world):
     assert (df["actions"].map(tuple) == ("D", "D", "R")).all()
     pop = world.population_outcome(["D", "D", "R"], n_mazes=300, seed=3)
     assert abs(df["reached"].mean() - pop["reached"].mean) < 0.06
-    with pytest.raises(GraphError, match="do on 'actions' only"):
+    with pytest.raises(HfCausalError, match="do on 'actions' only"):
         world.sample(2, do={"maze": ["0"] * 25})
-    with pytest.raises(GraphError, match="square"):
+    with pytest.raises(HfCausalError, match="square"):
         Maze.from_row({"maze": ["0"] * 24, "start": 0, "goal": 1})
-    with pytest.raises(GraphError, match="not connected"):
+    with pytest.raises(HfCausalError, match="not connected"):
         Maze.from_row({"maze": ["0"] * 4, "start": 0, "goal": 1})
-    with pytest.raises(GraphError, match="min_horizon"):
+    with pytest.raises(HfCausalError, match="min_horizon"):
         MazeWorld(min_horizon=0)
 
 
@@ -302,7 +302,7 @@ def test_trajectory_layout_interleaves_moves_with_the_cells_they_led_to():
     part = traj_world.do(["U", "R"])["path"]
     assert part.forced == {0: "U", 2: "R"} and part.length == 4
     assert acts_world.do(["U", "R"]) == {"actions": ["U", "R"]}
-    with pytest.raises(GraphError, match="'X'"):
+    with pytest.raises(HfCausalError, match="'X'"):
         traj_world.do(["U", "X"])
     assert traj_world.graph["path"].max_length == 32 and {"+5-5", "-5+5", "+0+0"} <= set(
         traj_world.graph["path"].alphabet

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from benchmarks.baselines import papers_covariate_adjusted_att, papers_naive_difference, papers_stratified_effects
-from hf_causal.errors import DataError, GraphError
+from hf_causal.errors import DataError, HfCausalError
 from hf_causal.worlds import get_world
 from hf_causal.worlds.papers import BUZZWORDS, PaperWorld
 
@@ -32,7 +32,7 @@ def test_rows_and_text(world_and_rows):
     lo, hi = p < 0.2, p > 0.4
     assert df["keyword"][lo].mean() < 0.2 < 0.4 < df["keyword"][hi].mean()
     assert get_world("papers", setting="interaction").setting == "interaction"
-    with pytest.raises(GraphError, match="setting"):
+    with pytest.raises(HfCausalError, match="setting"):
         PaperWorld(setting="other")
 
 

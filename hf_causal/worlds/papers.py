@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..graph import CausalGraph, GraphError
+from ..errors import DataError, QueryError, RecipeError
+from ..graph import CausalGraph
 from .registry import register_world
 
 __all__ = ["BUZZWORDS", "PaperWorld"]
@@ -114,7 +115,7 @@ class PaperWorld:
 
     def __post_init__(self) -> None:
         if self.setting not in ("simple", "interaction"):
-            raise GraphError(f"setting must be 'simple' or 'interaction', got {self.setting!r}")
+            raise RecipeError(f"setting must be 'simple' or 'interaction', got {self.setting!r}")
         self.graph = CausalGraph.from_dict(self.graph_spec())
 
     def graph_spec(self) -> dict[str, Any]:
@@ -177,7 +178,7 @@ class PaperWorld:
         The same seed gives the same papers (and outcome noise) in every arm, so arms are paired."""
         do = dict(do or {})
         if set(do) - {"keyword"}:
-            raise GraphError(f"PaperWorld.sample supports do on 'keyword' only, got {sorted(do)}")
+            raise QueryError(f"PaperWorld.sample supports do on 'keyword' only, got {sorted(do)}")
         forced = self.graph["keyword"].coerce(do["keyword"]) if "keyword" in do else None
         rng = np.random.default_rng(seed)
         rows = []
@@ -200,7 +201,7 @@ class PaperWorld:
         q0, q1 = self.potential_outcomes(data["abstract"].tolist())
         treated = data["keyword"].to_numpy() == 1
         if not treated.any():
-            raise GraphError("no treated paper (keyword = 1) in the data: the ATT is undefined")
+            raise DataError("no treated paper (keyword = 1) in the data: the ATT is undefined")
         return {"ATE": float(np.mean(q1 - q0)), "ATT": float(np.mean((q1 - q0)[treated]))}
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import GraphError
+from ..errors import GraphError, QueryError
 from ..graph import CausalGraph
 
 __all__ = ["DiscreteSCM"]
@@ -103,7 +103,7 @@ class DiscreteSCM:
                 acc[vals[target]] += p
         z = sum(acc.values())
         if z == 0:
-            raise GraphError(f"conditioning event {given} has probability zero")
+            raise QueryError(f"conditioning event {given} has probability zero")
         return {k: float(v / z) for k, v in acc.items()}
 
     def expectation(
@@ -117,7 +117,7 @@ class DiscreteSCM:
                 num += p * self._mean_of(target, vals)
                 den += p
         if den == 0:
-            raise GraphError(f"conditioning event {given} has probability zero")
+            raise QueryError(f"conditioning event {given} has probability zero")
         return num / den
 
     def ate(self, outcome: str, treatment: str, treated: Any, control: Any) -> float:

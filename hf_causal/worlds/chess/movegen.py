@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import GraphError
+from ...errors import DataError
 
 MATERIALS = ("KQK", "KRK")
 _PIECE = {"KQK": "Q", "KRK": "R"}
@@ -29,7 +29,7 @@ class IllegalMoveError(ValueError):
 def square(name: str) -> int:
     """``"e1"`` -> 4 (``a1`` = 0, ``h8`` = 63)."""
     if len(name) != 2 or name[0] not in FILES or name[1] not in "12345678":
-        raise GraphError(f"bad square {name!r}: use a file a-h and a rank 1-8, e.g. 'e4'")
+        raise DataError(f"bad square {name!r}: use a file a-h and a rank 1-8, e.g. 'e4'")
     return FILES.index(name[0]) + 8 * (int(name[1]) - 1)
 
 
@@ -121,7 +121,7 @@ class Position:
 
     def __post_init__(self) -> None:
         if self.material not in MATERIALS:
-            raise GraphError(f"unknown material {self.material!r}; choose one of {MATERIALS}")
+            raise DataError(f"unknown material {self.material!r}; choose one of {MATERIALS}")
 
     @property
     def letter(self) -> str:
@@ -155,7 +155,7 @@ class Position:
     def index(self) -> int:
         """The state index used by :class:`Tables` (needs the piece on the board)."""
         if self.piece is None:
-            raise GraphError("a position without White's piece has no table index")
+            raise DataError("a position without White's piece has no table index")
         return (self.wk * 64 + self.piece) * 64 + self.bk
 
     @classmethod
@@ -174,11 +174,11 @@ class Position:
         found: dict[str, int] = {}
         for t in toks:
             if len(t) != 4 or t[1] != ":" or t[0] not in "KQRk" or t[0] in found:
-                raise GraphError(f"bad position token {t!r} in {toks}: expected e.g. ['K:e1', 'Q:d1', 'k:e8']")
+                raise DataError(f"bad position token {t!r} in {toks}: expected e.g. ['K:e1', 'Q:d1', 'k:e8']")
             found[t[0]] = square(t[2:])
         pieces = [c for c in "QR" if c in found]
         if "K" not in found or "k" not in found or len(pieces) != 1:
-            raise GraphError(f"position {toks}: need K, k and exactly one of Q / R")
+            raise DataError(f"position {toks}: need K, k and exactly one of Q / R")
         return cls("KQK" if pieces[0] == "Q" else "KRK", found["K"], found[pieces[0]], found["k"])
 
     @classmethod
@@ -187,7 +187,7 @@ class Position:
         found: dict[str, int] = {}
         rows = parts[0].split("/")
         if len(rows) != 8:
-            raise GraphError(f"bad FEN {fen!r}")
+            raise DataError(f"bad FEN {fen!r}")
         for i, row in enumerate(rows):
             f = 0
             for ch in row:
@@ -195,13 +195,13 @@ class Position:
                     f += int(ch)
                     continue
                 if ch not in "KQRk" or ch in found or f > 7:
-                    raise GraphError(f"FEN {fen!r}: only K, Q or R, and k are supported, once each")
+                    raise DataError(f"FEN {fen!r}: only K, Q or R, and k are supported, once each")
                 found[ch] = f + 8 * (7 - i)
                 f += 1
         wtm = len(parts) < 2 or parts[1] == "w"
         pieces = [c for c in "QR" if c in found]
         if "K" not in found or "k" not in found or len(pieces) != 1:
-            raise GraphError(f"FEN {fen!r}: need K, k and exactly one of Q / R")
+            raise DataError(f"FEN {fen!r}: need K, k and exactly one of Q / R")
         return cls("KQK" if pieces[0] == "Q" else "KRK", found["K"], found[pieces[0]], found["k"], wtm)
 
 

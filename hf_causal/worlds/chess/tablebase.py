@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import GraphError
+from ...errors import QueryError
 from .movegen import _ATT, _CAPTURE, _DIST, _KN, _PAD, _PIECE, _RAY, MATERIALS, N
 
 # --- vectorised tables: moves of every state and distance to mate --------------------------------
@@ -222,7 +222,7 @@ def tables(material: str) -> Tables:
         19
     """
     if material not in MATERIALS:
-        raise GraphError(f"unknown material {material!r}; choose one of {MATERIALS}")
+        raise QueryError(f"unknown material {material!r}; choose one of {MATERIALS}")
     t0 = time.perf_counter()
     m = _build_moves(material)
     cached = _load_dtm(material)

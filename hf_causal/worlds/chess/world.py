@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ...errors import GraphError
+from ...errors import QueryError, RecipeError
 from ...graph import CausalGraph
 from .movegen import (
     _CAPTURE,
@@ -128,15 +128,15 @@ class ChessWorld:
         self.materials = tuple(self.materials)
         bad = [m for m in self.materials if m not in MATERIALS]
         if bad or not self.materials:
-            raise GraphError(f"materials must be a non-empty subset of {MATERIALS}, got {self.materials}")
+            raise RecipeError(f"materials must be a non-empty subset of {MATERIALS}, got {self.materials}")
         if self.max_plies < 2:
-            raise GraphError(f"max_plies must be >= 2, got {self.max_plies}")
+            raise RecipeError(f"max_plies must be >= 2, got {self.max_plies}")
         if min(self.tau_white, self.tau_black) <= 0 or not (0 <= self.eps_white <= 1 and 0 <= self.eps_black <= 1):
-            raise GraphError("temperatures must be > 0 and eps in [0, 1]")
+            raise RecipeError("temperatures must be > 0 and eps in [0, 1]")
         if self.layout not in ("split", "plies"):
-            raise GraphError(f"layout must be 'split' or 'plies', got {self.layout!r}")
+            raise RecipeError(f"layout must be 'split' or 'plies', got {self.layout!r}")
         if self.move_format not in ("uci", "piece"):
-            raise GraphError(f"move_format must be 'uci' or 'piece', got {self.move_format!r}")
+            raise RecipeError(f"move_format must be 'uci' or 'piece', got {self.move_format!r}")
 
     # --- graph ------------------------------------------------------------------------------
     @property
@@ -224,9 +224,9 @@ class ChessWorld:
     def _check_start(self, position: Position | str | Sequence[str]) -> Position:
         pos = Position.parse(position)
         if pos.material not in self.materials:
-            raise GraphError(f"material {pos.material} is not in this world's {self.materials}")
+            raise QueryError(f"material {pos.material} is not in this world's {self.materials}")
         if not pos.white_to_move or not tables(pos.material).legal_w[pos.index]:
-            raise GraphError(f"{pos.tokens()} is not a legal position with White to move")
+            raise QueryError(f"{pos.tokens()} is not a legal position with White to move")
         return pos
 
     def _forced_codes(self, forced: Forced) -> dict[int, int]:
@@ -239,7 +239,7 @@ class ChessWorld:
         out = {}
         for ply, move in forced.items():
             if not 0 <= int(ply) < self.max_plies:
-                raise GraphError(f"forced ply {ply} is outside 0..{self.max_plies - 1} (ply 0 is White's first move)")
+                raise QueryError(f"forced ply {ply} is outside 0..{self.max_plies - 1} (ply 0 is White's first move)")
             out[int(ply)] = _code(move)
         return out
 
@@ -349,16 +349,16 @@ class ChessWorld:
         from ...interventions import PartialSequence
 
         if self.layout != "split":
-            raise GraphError("engine_query builds queries for layout='split'; with 'plies' force w1, w2, ... directly")
+            raise QueryError("engine_query builds queries for layout='split'; with 'plies' force w1, w2, ... directly")
         pos = self._check_start(position)
         forced = dict(forced or {})
         if first_move is not None:
             if forced.get(0, first_move) != first_move:
-                raise GraphError(f"first_move {first_move!r} disagrees with forced[0] = {forced[0]!r}")
+                raise QueryError(f"first_move {first_move!r} disagrees with forced[0] = {forced[0]!r}")
             forced[0] = first_move
         bad = [p for p in forced if not (isinstance(p, int) and 0 <= p < self.max_plies and p % 2 == 0)]
         if bad:
-            raise GraphError(f"forced plies must be White's (0, 2, 4, ... < {self.max_plies}), got {bad}")
+            raise QueryError(f"forced plies must be White's (0, 2, 4, ... < {self.max_plies}), got {bad}")
         out: dict[str, dict[str, Any]] = {"given": {"material": pos.material, "position": pos.tokens()}, "do": {}}
         tokens = self._forced_tokens(pos, forced)
         if 0 in forced:
@@ -378,7 +378,7 @@ class ChessWorld:
         for ply in range(0, max(forced, default=-1) + 1, 2):
             if ply not in forced:
                 later = [p for p in forced if p > ply]
-                raise GraphError(
+                raise QueryError(
                     f"move_format='piece': the piece moved at ply {later[0]} depends on White's unforced ply {ply}; "
                     "force every White ply up to it"
                 )
@@ -395,7 +395,7 @@ class ChessWorld:
         mats = self.materials if material is None else (material,)
         for m in mats:
             if m not in self.materials:
-                raise GraphError(f"material {m!r} is not in this world's {self.materials}")
+                raise QueryError(f"material {m!r} is not in this world's {self.materials}")
         return {m: 1.0 / len(mats) for m in mats}
 
     def population_check_effect(
@@ -416,7 +416,7 @@ class ChessWorld:
             q = np.where(cls, pw[rows] if mode == "policy" else 1.0, 0.0)
             z = q.sum(1)
             if (z <= 0).any():
-                raise GraphError(f"{m}: some positions have no {'checking' if check else 'quiet'} move")
+                raise QueryError(f"{m}: some positions have no {'checking' if check else 'quiet'} move")
             v = self._win_values(m)[t.succ_w[rows]]
             total += wt * float(((q * v).sum(1) / z).mean())
         return total

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import GraphError
+from ...errors import DataError
 
 MOVES: tuple[str, ...] = ("U", "D", "L", "R")
 """The action alphabet; a move's index in this tuple is its direction id."""
@@ -132,10 +132,10 @@ class Maze:
     def __post_init__(self) -> None:
         n = self.size * self.size
         if len(self.bits) != n:
-            raise GraphError(f"maze has {len(self.bits)} cells, expected {n} for size {self.size}")
+            raise DataError(f"maze has {len(self.bits)} cells, expected {n} for size {self.size}")
         for c in (self.start, self.goal):
             if not 0 <= c < n:
-                raise GraphError(f"cell {c} is outside the {self.size}x{self.size} maze")
+                raise DataError(f"cell {c} is outside the {self.size}x{self.size} maze")
         # plain lists while building (numpy scalar indexing is slow), arrays at the end
         nxt = [list(range(n)) for _ in range(4)]
         adj: list[list[tuple[int, int]]] = [[] for _ in range(n)]
@@ -156,7 +156,7 @@ class Maze:
                     toward[x] = _OPP[d]
                     queue.append(x)
         if min(dist) < 0:
-            raise GraphError("maze is not connected: some cell cannot reach the goal")
+            raise DataError("maze is not connected: some cell cannot reach the goal")
         self._next = nxt
         self.next_cell = np.array(nxt, dtype=np.int64)
         self.dist = np.array(dist, dtype=np.int64)
@@ -168,23 +168,23 @@ class Maze:
         toks = _as_list(row["maze"])
         size = math.isqrt(len(toks))
         if size * size != len(toks) or size < 2:
-            raise GraphError(f"maze has {len(toks)} cell tokens, not a square number >= 4")
+            raise DataError(f"maze has {len(toks)} cell tokens, not a square number >= 4")
         if "size" in row and row["size"] is not None and int(row["size"]) != size:
-            raise GraphError(f"row says size {row['size']} but its maze has {len(toks)} cells")
+            raise DataError(f"row says size {row['size']} but its maze has {len(toks)} cells")
         try:
             bits = [int(t.rstrip("SG"), 16) for t in toks]
         except ValueError:
-            raise GraphError(f"maze tokens must be hex digits 0-f (marked S/G), got {toks[:5]}...") from None
+            raise DataError(f"maze tokens must be hex digits 0-f (marked S/G), got {toks[:5]}...") from None
         marks = {m: [c for c, t in enumerate(toks) if t.endswith(m)] for m in ("S", "G")}
         start = int(row["start"]) if row.get("start") is not None else None
         goal = int(row["goal"]) if row.get("goal") is not None else None
         for name, m, v in (("start", "S", start), ("goal", "G", goal)):
             if marks[m] and (len(marks[m]) > 1 or (v is not None and marks[m][0] != v)):
-                raise GraphError(f"maze marks {name} at cell(s) {marks[m]} but the row's {name} is {v}")
+                raise DataError(f"maze marks {name} at cell(s) {marks[m]} but the row's {name} is {v}")
         start = start if start is not None else (marks["S"] or [None])[0]
         goal = goal if goal is not None else (marks["G"] or [None])[0]
         if start is None or goal is None:
-            raise GraphError("row has no start/goal (neither columns nor S/G marks in the maze)")
+            raise DataError("row has no start/goal (neither columns nor S/G marks in the maze)")
         return cls(size, bits, start, goal)
 
     @property

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from ...errors import GraphError
+from ...errors import QueryError, RecipeError
 from ...graph import CausalGraph
 from .grid import (
     _BIT,
@@ -64,7 +64,7 @@ class OutcomeDistribution:
             return self.p_reached
         if outcome == "distance":
             return self.mean_distance
-        raise GraphError(f"unknown maze outcome {outcome!r}; use 'reached' or 'distance'")
+        raise QueryError(f"unknown maze outcome {outcome!r}; use 'reached' or 'distance'")
 
 
 OUTCOMES = ("reached", "distance")
@@ -106,13 +106,13 @@ class MazeWorld:
     def __post_init__(self) -> None:
         self.sizes = tuple(int(s) for s in self.sizes)
         if not self.sizes or min(self.sizes) < 2 or len(set(self.sizes)) != len(self.sizes):
-            raise GraphError(f"maze sizes must be distinct integers >= 2, got {self.sizes}")
+            raise RecipeError(f"maze sizes must be distinct integers >= 2, got {self.sizes}")
         if not 0 <= self.p <= 1 or not 0 <= self.eps <= 1:
-            raise GraphError(f"p and eps must be probabilities, got p={self.p}, eps={self.eps}")
+            raise RecipeError(f"p and eps must be probabilities, got p={self.p}, eps={self.eps}")
         if self.layout not in LAYOUTS:
-            raise GraphError(f"unknown maze layout {self.layout!r}; use one of {LAYOUTS}")
+            raise RecipeError(f"unknown maze layout {self.layout!r}; use one of {LAYOUTS}")
         if not 1 <= self.min_horizon <= self.max_length:
-            raise GraphError(f"need 1 <= min_horizon <= max_length, got {self.min_horizon}, {self.max_length}")
+            raise RecipeError(f"need 1 <= min_horizon <= max_length, got {self.min_horizon}, {self.max_length}")
         self.graph = CausalGraph.from_dict(self.graph_spec())
 
     # --- the graph ------------------------------------------------------------------------
@@ -206,9 +206,9 @@ class MazeWorld:
         acts = _as_list(actions)
         bad = [a for a in acts if a not in _IDX]
         if bad:
-            raise GraphError(f"action {bad[0]!r} is not one of {MOVES}")
+            raise QueryError(f"action {bad[0]!r} is not one of {MOVES}")
         if len(acts) > self.max_length:
-            raise GraphError(f"{len(acts)} moves exceed max_length {self.max_length}")
+            raise QueryError(f"{len(acts)} moves exceed max_length {self.max_length}")
         return acts
 
     def moves_of(self, value: Any) -> list[str]:
@@ -272,7 +272,7 @@ class MazeWorld:
         """
         do = dict(do or {})
         if set(do) - {"actions"}:
-            raise GraphError(f"MazeWorld.sample supports do on 'actions' only, got {sorted(do)}")
+            raise QueryError(f"MazeWorld.sample supports do on 'actions' only, got {sorted(do)}")
         forced = self._checked(do["actions"]) if "actions" in do else None
         rng = np.random.default_rng(seed)
         rows = []
@@ -296,7 +296,7 @@ class MazeWorld:
         acts = _as_list(actions)
         bad = [a for a in acts if a not in _IDX]
         if bad:
-            raise GraphError(f"action {bad[0]!r} is not one of {MOVES}")
+            raise QueryError(f"action {bad[0]!r} is not one of {MOVES}")
         n = m.n_cells
         nxt = m.next_cell.copy()
         nxt[:, m.goal] = m.goal  # absorbing
@@ -337,7 +337,7 @@ class MazeWorld:
 
     def _per_maze(self, actions: Sequence[str] | str, n_mazes: int, seed: int) -> dict[str, np.ndarray]:
         if n_mazes < 2:
-            raise GraphError("population_outcome needs n_mazes >= 2 for a standard error")
+            raise QueryError("population_outcome needs n_mazes >= 2 for a standard error")
         acts = self._checked(actions)
         rng = np.random.default_rng(seed)
         out = {k: np.empty(n_mazes) for k in OUTCOMES}
@@ -385,7 +385,7 @@ class MazeWorld:
         elif kind == "random":
             out = [MOVES[i] for i in rng.integers(0, 4, size=int(rng.integers(1, self.max_length + 1)))]
         else:
-            raise GraphError(f"unknown kind {kind!r}; use shortest, truncated, detour or random")
+            raise QueryError(f"unknown kind {kind!r}; use shortest, truncated, detour or random")
         return out[: self.max_length]
 
 
