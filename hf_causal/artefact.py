@@ -6,6 +6,12 @@ temporary sibling and renamed into place, with ``causal_config.json`` last, so a
 leaves a folder that loads as complete. Loading checks the format version and that the tokenizer's
 ids are the ones the config recorded.
 
+Loading is safe for folders from anyone: :func:`check_folder` runs first and refuses, with the file
+named, a folder that asks transformers to run its own Python code (``auto_map``, custom pipelines),
+that holds pickled weights (``*.bin``, ``*.pt``) instead of safetensors, or whose safetensors or
+tokenizer files are missing or corrupt. Every ``from_pretrained`` then passes
+``trust_remote_code=False``, so no prompt can appear and no code from a folder ever runs.
+
 Example:
     >>> model, tokenizer, config = load_parts("outputs/demo")      # doctest: +SKIP
     >>> save(model, tokenizer, config, "outputs/copy")            # doctest: +SKIP
@@ -22,7 +28,81 @@ from .config import CONFIG_NAME, CausalConfig
 from .errors import ArtefactError
 from .fileio import atomic_folder
 
-__all__ = ["CONFIG_NAME", "resolve_folder", "save", "load_parts", "tokenizer_for", "check_token_map"]
+__all__ = [
+    "CONFIG_NAME",
+    "resolve_folder",
+    "save",
+    "load_parts",
+    "tokenizer_for",
+    "check_token_map",
+    "check_folder",
+    "refuse_remote_code",
+]
+
+_CODE_KEYS = ("auto_map", "custom_pipelines")
+_JSON_FILES = (
+    "config.json",
+    "tokenizer_config.json",
+    "adapter_config.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "generation_config.json",
+)
+_PICKLES = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt")
+
+
+def refuse_remote_code(folder: str | Path) -> None:
+    """ArtefactError if a config file of ``folder`` asks to run Python code shipped with it."""
+    folder = Path(folder)
+    for name in _JSON_FILES:
+        f = folder / name
+        if not f.exists():
+            continue
+        try:
+            d = json.loads(f.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ArtefactError(f"{f} is not valid JSON ({e}): the file is corrupt; re-download or re-train") from None
+        keys = [k for k in _CODE_KEYS if isinstance(d, dict) and d.get(k)]
+        if keys:
+            raise ArtefactError(
+                f"{f} asks to run Python code from the folder ({', '.join(keys)}); hf_causal never runs code "
+                "from a model folder (no trust_remote_code). An hf_causal artefact has no such entry: this folder "
+                "is not one, or it was modified"
+            )
+
+
+def _check_safetensors(f: Path) -> None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(f), framework="pt") as st:
+            st.keys()
+    except Exception as e:  # noqa: BLE001 - any parse failure means a broken file
+        raise ArtefactError(
+            f"{f} is truncated or not a safetensors file ({type(e).__name__}: {e}); re-download the folder or re-train"
+        ) from None
+
+
+def check_folder(folder: str | Path, config: CausalConfig) -> None:
+    """Everything a saved folder must hold before anything is loaded from it (see the module docstring)."""
+    folder = Path(folder)
+    refuse_remote_code(folder)
+    if not (folder / "tokenizer.json").exists():
+        raise ArtefactError(f"{folder} has no tokenizer.json: the folder is incomplete; re-download it or re-train")
+    stem = "adapter_model" if config.adapter == "lora" else "model"
+    weights = sorted(folder.glob(f"{stem}*.safetensors"))
+    if not weights:
+        pickles = [p.name for pat in _PICKLES for p in sorted(folder.glob(pat))]
+        if pickles:
+            raise ArtefactError(
+                f"{folder} holds {pickles[0]} but no {stem}.safetensors: hf_causal loads safetensors only and never "
+                "unpickles. Convert it where you trust the file, e.g. "
+                f"`AutoModelForCausalLM.from_pretrained('{folder}').save_pretrained('{folder}')` (transformers "
+                "writes safetensors), or re-train"
+            )
+        raise ArtefactError(f"{folder} has no {stem}.safetensors: the folder is incomplete; re-download it or re-train")
+    for f in weights:
+        _check_safetensors(f)
 
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
@@ -86,13 +166,20 @@ def tokenizer_for(config: CausalConfig, hf_tokenizer, where: str | Path = "the m
 
 
 def load_parts(repo_or_dir: str | Path, revision: str | None = None):
-    """``(model, tokenizer, config)`` of a saved folder or Hub repo; safetensors only."""
+    """``(model, tokenizer, config)`` of a saved folder or Hub repo; safetensors only, no remote code."""
     from transformers import AutoTokenizer
 
     from .modeling import load_weights
 
     path = resolve_folder(repo_or_dir, revision)
     config = CausalConfig.from_pretrained(path)
-    tok = tokenizer_for(config, AutoTokenizer.from_pretrained(str(path), local_files_only=True), path)
+    check_folder(path, config)
+    try:
+        hf_tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    except Exception as e:  # noqa: BLE001 - a tokenizer that does not load is a broken artefact
+        raise ArtefactError(
+            f"{path}: the tokenizer does not load ({type(e).__name__}: {e}); re-download or re-train"
+        ) from None
+    tok = tokenizer_for(config, hf_tok, path)
     model = load_weights(path, tok, base_model=config.base_model)
     return model, tok, config

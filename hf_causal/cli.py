@@ -144,10 +144,10 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
-def _engine(path: str, batch_size: int | None):
+def _engine(path: str, batch_size: int | None, extrapolate: bool = False):
     from .inference import CausalEngine
 
-    return CausalEngine.from_pretrained(path, batch_size=batch_size)
+    return CausalEngine.from_pretrained(path, batch_size=batch_size, extrapolate=extrapolate)
 
 
 def cmd_query(args: argparse.Namespace, parser) -> int:
@@ -156,10 +156,10 @@ def cmd_query(args: argparse.Namespace, parser) -> int:
     query = {"target": args.target, "do": _kv(parser, args.do, "--do"), "given": _kv(parser, args.given, "--given")}
     if args.data:
         query["data"] = args.data
-    eng = _engine(args.model_dir, args.batch_size)
+    eng = _engine(args.model_dir, args.batch_size, args.extrapolate)
     d = run_query(eng, query, num_samples=args.num_samples, seed=args.seed, progress=not args.json)
     if args.json:
-        print(json.dumps(d.to_dict(), indent=2))
+        print(json.dumps(d.to_dict(), indent=2, allow_nan=False))
     else:
         _print_distribution(d)
     if args.plot:
@@ -195,10 +195,10 @@ def cmd_effect(args: argparse.Namespace, parser) -> int:
         query["data"] = args.data
     if args.event is not None:
         query["event"] = args.event
-    eng = _engine(args.model_dir, args.batch_size)
+    eng = _engine(args.model_dir, args.batch_size, args.extrapolate)
     est = run_query(eng, query, num_samples=args.num_samples, seed=args.seed)
     if args.json:
-        print(json.dumps(est.to_dict(), indent=2))
+        print(json.dumps(est.to_dict(), indent=2, allow_nan=False))
     else:
         print(est.estimand)
         print(
@@ -215,7 +215,11 @@ def cmd_effect(args: argparse.Namespace, parser) -> int:
 def cmd_sample(args: argparse.Namespace, parser) -> int:
     from .fileio import atomic_write_text
 
-    eng = _engine(args.model_dir, args.batch_size)
+    if Path(args.output).is_dir():
+        parser.error(
+            f"-o {args.output} is a folder; give the CSV file to write, e.g. {Path(args.output) / 'samples.csv'}"
+        )
+    eng = _engine(args.model_dir, args.batch_size, args.extrapolate)
     df = eng.sample(
         args.n,
         do=_kv(parser, args.do, "--do"),
@@ -292,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="rows per forward pass (default: from the vocabulary size); the draws depend on it: batch b is "
             "seeded by (seed, b), so the same seed with another batch size gives other draws",
+        )
+        sp.add_argument(
+            "--extrapolate",
+            action="store_true",
+            help="force continuous values outside the training range (into the edge bin) instead of refusing them; "
+            "the answer is marked as an extrapolation",
         )
 
     q = sub.add_parser("query", help="P(target | do(...), given)", epilog=EPILOG_QUERY, formatter_class=raw)

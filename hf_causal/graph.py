@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -33,6 +34,21 @@ __all__ = ["CausalGraph", "GraphError", "Variable", "VARIABLE_TYPES"]
 
 VARIABLE_TYPES = tuple(KINDS)
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+def _int_option(name: str, opt: str, v: Any) -> int | None:
+    """An integer option (``min``, ``max``, ``bins``, ``max_length``), or a GraphError naming it."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise GraphError(f"variable {name!r}: {opt} must be an integer, got {v!r}")
+    try:
+        f = float(v)
+    except ValueError:
+        raise GraphError(f"variable {name!r}: {opt} must be an integer, got {v!r}") from None
+    if not math.isfinite(f) or not f.is_integer():
+        raise GraphError(f"variable {name!r}: {opt} must be an integer, got {v!r}")
+    return int(f)
 
 
 @dataclass
@@ -70,14 +86,22 @@ class Variable:
         n = self.name
         if not isinstance(n, str) or not _NAME_RE.match(n):
             raise GraphError(f"invalid variable name {n!r}: use letters, digits, '_', '.', '-' and no spaces")
-        if self.type not in KINDS:
+        if not isinstance(self.type, str) or self.type not in KINDS:
             raise GraphError(f"variable {n!r}: unknown type {self.type!r}; choose one of {VARIABLE_TYPES}")
         if self.missing not in ("error", "as_value"):
             raise GraphError(f"variable {n!r}: missing must be 'error' or 'as_value', got {self.missing!r}")
         if self.overflow not in ("error", "truncate"):
             raise GraphError(f"variable {n!r}: overflow must be 'error' or 'truncate', got {self.overflow!r}")
+        if not isinstance(self.description, str):
+            raise GraphError(f"variable {n!r}: description must be a string")
+        for opt in ("values", "alphabet", "edges", "bin_means"):
+            v = getattr(self, opt)
+            if v is not None and not isinstance(v, (list, tuple)):
+                raise GraphError(f"variable {n!r}: {opt} must be a list, got {v!r}")
+        for opt in ("min", "max", "bins", "max_length"):
+            setattr(self, opt, _int_option(n, opt, getattr(self, opt)))
         self.kind.validate(self)
-        if self.max_length is not None and int(self.max_length) < 1:
+        if self.max_length is not None and self.max_length < 1:
             raise GraphError(f"variable {n!r}: max_length must be >= 1")
 
     @property
@@ -156,6 +180,53 @@ class Variable:
         return {k: v for k, v in d.items() if v is not None and not (k == "description" and not v)}
 
 
+def _edge_end(v: Any, where: Any) -> str:
+    if not isinstance(v, (str, int)) or isinstance(v, bool):
+        raise GraphError(f"edge {where!r}: {v!r} is not a variable name")
+    return str(v)
+
+
+def load_spec_text(text: str, source: str, json_format: bool = False, error: type[Exception] = GraphError) -> Any:
+    """YAML (safe) or JSON text as Python data, refusing duplicate keys (which both formats would
+    otherwise resolve silently, keeping the last); problems raise ``error`` naming ``source``."""
+    if json_format:
+
+        def pairs(items):
+            seen = {}
+            for k, v in items:
+                if k in seen:
+                    raise error(f"{source}: key {k!r} appears twice in the same mapping; give each once")
+                seen[k] = v
+            return seen
+
+        try:
+            return json.loads(text, object_pairs_hook=pairs)
+        except json.JSONDecodeError as e:
+            raise error(f"could not parse {source}: {e}") from None
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise error(
+                    f"{source}, line {key_node.start_mark.line + 1}: key {key!r} appears twice in the same mapping "
+                    f"(first on line {seen[key]}); give each variable and option once"
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise error(f"could not parse {source}: {e}") from None
+
+
 @dataclass
 class CausalGraph:
     """A DAG over typed variables.
@@ -200,18 +271,27 @@ class CausalGraph:
 
         Instead of ``edges``, a variable may list ``parents: [...]``.
         """
+        if not isinstance(spec, Mapping):
+            raise GraphError(f"a graph spec is a mapping with 'variables' and 'edges', got {type(spec).__name__}")
         if "variables" not in spec:
             raise GraphError("graph spec needs a 'variables' section")
         raw = spec["variables"]
         items: list[tuple[str, dict]] = []
         if isinstance(raw, Mapping):
-            items = [(str(k), dict(v or {})) for k, v in raw.items()]
-        else:
+            for k, v in raw.items():
+                if v is not None and not isinstance(v, Mapping):
+                    raise GraphError(f"variable {k!r}: its spec must be a mapping of options, got {v!r}")
+                items.append((str(k), dict(v or {})))
+        elif isinstance(raw, (list, tuple)):
             for v in raw:
+                if not isinstance(v, Mapping):
+                    raise GraphError(f"variable entry {v!r} must be a mapping with a 'name'")
                 v = dict(v)
                 if "name" not in v:
                     raise GraphError(f"variable entry {v} has no 'name'")
                 items.append((str(v.pop("name")), v))
+        else:
+            raise GraphError(f"'variables' must map names to specs (or list specs with a 'name'), got {raw!r}")
         names = [n for n, _ in items]
         dups = sorted({n for n in names if names.count(n) > 1})
         if dups:
@@ -220,39 +300,41 @@ class CausalGraph:
         variables: dict[str, Variable] = {}
         known = {f for f in Variable.__dataclass_fields__}
         for name, opts in items:
-            for p in opts.pop("parents", []) or []:
-                edges.append((str(p), name))
-            unknown = set(opts) - known
+            parents = opts.pop("parents", []) or []
+            if not isinstance(parents, (list, tuple)):
+                raise GraphError(f"variable {name!r}: parents must be a list of variable names, got {parents!r}")
+            for p in parents:
+                edges.append((_edge_end(p, name), name))
+            unknown = set(map(str, opts)) - known
             if unknown:
                 raise GraphError(f"variable {name!r}: unknown option(s) {sorted(unknown)}")
             if "type" not in opts:
                 raise GraphError(f"variable {name!r} has no 'type' (one of {VARIABLE_TYPES})")
             variables[name] = Variable(name=name, **opts)
-        for e in spec.get("edges", []) or []:
+        raw_edges = spec.get("edges", []) or []
+        if not isinstance(raw_edges, (list, tuple)):
+            raise GraphError(f"'edges' must be a list of [A, B] pairs or 'A -> B' strings, got {raw_edges!r}")
+        for e in raw_edges:
             if isinstance(e, str):
                 if "->" not in e:
                     raise GraphError(f"edge {e!r}: write edges as 'A -> B' or [A, B]")
                 a, b = (s.strip() for s in e.split("->", 1))
             else:
-                if len(e) != 2:
+                if not isinstance(e, (list, tuple)) or len(e) != 2:
                     raise GraphError(f"edge {e!r} must have exactly two ends")
-                a, b = str(e[0]), str(e[1])
+                a, b = _edge_end(e[0], e), _edge_end(e[1], e)
             edges.append((a, b))
         return cls(variables=variables, edges=edges)
 
     @classmethod
     def from_file(cls, path: str | Path) -> CausalGraph:
-        """Load a YAML (``.yaml``/``.yml``) or JSON graph spec (``yaml.safe_load``)."""
-        import yaml
-
+        """Load a YAML (``.yaml``/``.yml``) or JSON graph spec (``yaml.safe_load``); a key given twice
+        (a variable declared twice, say) is an error naming the key, the line and the file."""
         path = Path(path)
         if not path.exists():
             raise GraphError(f"graph file {path} does not exist")
         text = path.read_text()
-        try:
-            spec = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except Exception as e:  # noqa: BLE001 - re-raised with the file name
-            raise GraphError(f"could not parse graph file {path}: {e}") from e
+        spec = load_spec_text(text, str(path), json_format=path.suffix == ".json")
         if not isinstance(spec, Mapping):
             raise GraphError(f"graph file {path} must hold a mapping with 'variables' and 'edges'")
         if "graph" in spec and "variables" not in spec:
@@ -261,7 +343,19 @@ class CausalGraph:
 
     def fit(self, data) -> CausalGraph:
         """A new graph whose variables are fitted to a table's columns (continuous bins); self is unchanged."""
-        return CausalGraph({n: v.fit(data[n].tolist()) for n, v in self.variables.items()}, list(self.edges))
+        fitted = {}
+        for n, v in self.variables.items():
+            col = data[n].tolist()
+            try:
+                fitted[n] = v.fit(col)
+            except DataError:
+                for i, x in zip(data.index, col):  # name the first row at fault
+                    try:
+                        v.coerce(x)
+                    except DataError as e:
+                        raise DataError(f"row {i}: {e}") from None
+                raise
+        return CausalGraph(fitted, list(self.edges))
 
     @classmethod
     def from_networkx(cls, g: nx.DiGraph, variables: Mapping[str, Mapping[str, Any]] | None = None) -> CausalGraph:

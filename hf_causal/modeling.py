@@ -25,15 +25,20 @@ def load_base(base: str):
     ``is_decoder=True``), and its architecture."""
     from transformers import AutoConfig, AutoModelForCausalLM, BertLMHeadModel
 
+    from .artefact import refuse_remote_code
+
     base = resolve_checkpoint(base)
     local = is_local(base)
-    cfg = AutoConfig.from_pretrained(base, local_files_only=local)
+    if local:
+        refuse_remote_code(base)
+    safe = {"local_files_only": local, "trust_remote_code": False, "use_safetensors": True}
+    cfg = AutoConfig.from_pretrained(base, local_files_only=local, trust_remote_code=False)
     if cfg.model_type == "bert":
         cfg.is_decoder = True
-        return BertLMHeadModel.from_pretrained(base, config=cfg, local_files_only=local), "bert"
+        return BertLMHeadModel.from_pretrained(base, config=cfg, **safe), "bert"
     if cfg.model_type != "gpt2":
         raise RecipeError(f"base model {base} has model_type {cfg.model_type!r}; hf_causal supports gpt2 and bert")
-    return AutoModelForCausalLM.from_pretrained(base, local_files_only=local), "gpt2"
+    return AutoModelForCausalLM.from_pretrained(base, **safe), "gpt2"
 
 
 def architecture_of(model) -> str:
@@ -149,16 +154,31 @@ def load_weights(path: str | Path, tok, base_model: str | None = None):
             )
         model, _ = load_base(base)
         model.resize_token_embeddings(len(tok), mean_resizing=False)
-        model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
+        try:
+            model = PeftModel.from_pretrained(model, str(path), is_trainable=False)  # check_folder: safetensors
+        except Exception as e:  # noqa: BLE001 - an adapter that does not fit its base is a broken artefact
+            raise ArtefactError(f"{path}: the adapter does not load ({type(e).__name__}: {e})") from None
     else:
         from transformers import AutoConfig, AutoModelForCausalLM, BertLMHeadModel
 
-        cfg = AutoConfig.from_pretrained(str(path), local_files_only=True)
-        if cfg.model_type == "bert":
-            cfg.is_decoder = True
-            model = BertLMHeadModel.from_pretrained(str(path), config=cfg, local_files_only=True)
-        else:
-            model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+        safe = {"local_files_only": True, "trust_remote_code": False, "use_safetensors": True}
+        try:
+            cfg = AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+            if cfg.model_type == "bert":
+                cfg.is_decoder = True
+                model = BertLMHeadModel.from_pretrained(str(path), config=cfg, **safe)
+            elif cfg.model_type == "gpt2":
+                model = AutoModelForCausalLM.from_pretrained(str(path), **safe)
+            else:
+                raise ArtefactError(
+                    f"{path}/config.json has model_type {cfg.model_type!r}; hf_causal saves gpt2 or bert"
+                )
+        except ArtefactError:
+            raise
+        except Exception as e:  # noqa: BLE001 - weights that do not load are a broken artefact
+            raise ArtefactError(
+                f"{path}: the model does not load ({type(e).__name__}: {e}); re-download or re-train"
+            ) from None
     model.eval()
     return model
 

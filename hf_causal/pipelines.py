@@ -21,12 +21,13 @@ Queries follow :mod:`hf_causal.inference.schema`.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoModelForCausalLM, Pipeline
+from transformers import Pipeline
 
-from .artefact import resolve_folder, tokenizer_for
+from .artefact import refuse_remote_code, resolve_folder, tokenizer_for
 from .config import CONFIG_NAME, CausalConfig
 from .errors import ArtefactError, UnsupportedQueryError
 from .inference import CausalEngine, load
@@ -78,19 +79,20 @@ class CausalInferencePipeline(Pipeline):
 class AutoCausalEngineModel:
     """The model class registered for the task: hf_causal folders (adapters included) load through
     :func:`hf_causal.load` -- base resized for the saved tokenizer, then the adapter -- and carry their
-    engine; anything else is ``AutoModelForCausalLM``."""
+    engine. Anything else is refused: the task answers causal queries with hf_causal engines only, and
+    loading an arbitrary folder could run its code."""
 
     @classmethod
     def from_pretrained(cls, name_or_path, *args, **kwargs):
-        try:
-            folder = resolve_folder(name_or_path, kwargs.get("revision"))
-        except Exception:  # noqa: BLE001 - not an hf_causal repo: let transformers try
-            folder = None
-        if folder is not None and (folder / CONFIG_NAME).exists():
-            engine = CausalEngine.from_pretrained(folder)
-            engine.model._hf_causal_engine = engine
-            return engine.model
-        return AutoModelForCausalLM.from_pretrained(name_or_path, *args, **kwargs)
+        folder = resolve_folder(name_or_path, kwargs.get("revision"))
+        if not (folder / CONFIG_NAME).exists():
+            raise ArtefactError(
+                f"{name_or_path} has no {CONFIG_NAME}: it is not an hf_causal model folder (train one with "
+                "`hf-causal train`)"
+            )
+        engine = CausalEngine.from_pretrained(folder)
+        engine.model._hf_causal_engine = engine
+        return engine.model
 
 
 def _engine_from_loaded(model, tokenizer) -> CausalEngine:
@@ -116,14 +118,42 @@ def _engine_from_loaded(model, tokenizer) -> CausalEngine:
     return CausalEngine(model, tokenizer_for(config, tokenizer, path), config)
 
 
-def register() -> None:
-    """Register the ``causal-inference`` task with transformers (idempotent)."""
-    from transformers.pipelines import PIPELINE_REGISTRY
+def _guard(pipeline_fn):
+    """``transformers.pipeline`` that, for this task only, refuses a folder asking to run its own code
+    before transformers reads its config, and passes ``trust_remote_code=False`` (no prompt, ever)."""
 
-    if TASK not in PIPELINE_REGISTRY.get_supported_tasks():
-        PIPELINE_REGISTRY.register_pipeline(
+    @functools.wraps(pipeline_fn)
+    def pipeline(task=None, model=None, *args, **kwargs):
+        if task == TASK:
+            kwargs.setdefault("trust_remote_code", False)
+            if isinstance(model, (str, Path)):
+                folder = resolve_folder(model, kwargs.get("revision"))
+                refuse_remote_code(folder)
+                if not (folder / CONFIG_NAME).exists():
+                    raise ArtefactError(
+                        f"{model} has no {CONFIG_NAME}: it is not an hf_causal model folder (train one with "
+                        "`hf-causal train`)"
+                    )
+        return pipeline_fn(task, model, *args, **kwargs)
+
+    pipeline._hf_causal_guard = True
+    return pipeline
+
+
+def register() -> None:
+    """Register the ``causal-inference`` task with transformers (idempotent), and guard
+    ``transformers.pipeline`` for it (see :func:`_guard`)."""
+    import transformers
+    import transformers.pipelines as tp
+
+    if TASK not in tp.PIPELINE_REGISTRY.get_supported_tasks():
+        tp.PIPELINE_REGISTRY.register_pipeline(
             TASK, pipeline_class=CausalInferencePipeline, pt_model=AutoCausalEngineModel
         )
+    if not getattr(tp.pipeline, "_hf_causal_guard", False):
+        tp.pipeline = _guard(tp.pipeline)
+    if "pipeline" in vars(transformers) and not getattr(transformers.pipeline, "_hf_causal_guard", False):
+        transformers.pipeline = tp.pipeline
 
 
 def make_pipeline(repo_or_dir: str | Path, **kwargs) -> CausalInferencePipeline:

@@ -37,15 +37,12 @@ def recipe_keys() -> list[str]:
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """A recipe file as a dict (``yaml.safe_load``), with ``graph``/``data`` paths made relative to it."""
-    import yaml
+    from .graph import load_spec_text
 
     path = Path(path)
     if not path.exists():
         raise RecipeError(f"recipe {path} does not exist")
-    try:
-        cfg = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise RecipeError(f"could not parse recipe {path}: {e}") from None
+    cfg = load_spec_text(path.read_text(), f"recipe {path}", error=RecipeError) or {}
     if not isinstance(cfg, dict):
         raise RecipeError(f"recipe {path} must be a mapping of keys to values")
     for key in ("graph", "data"):  # paths are relative to the recipe file

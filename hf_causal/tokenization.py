@@ -119,7 +119,7 @@ class CausalTokenizer:
             return cls(graph, hf, "closed")
         from transformers import AutoTokenizer
 
-        hf = AutoTokenizer.from_pretrained(str(base), local_files_only=_is_local(base))
+        hf = AutoTokenizer.from_pretrained(str(base), local_files_only=_is_local(base), trust_remote_code=False)
         extra: dict[str, Any] = {}
         if hf.eos_token is None:
             extra["eos_token"] = EOS
@@ -132,7 +132,9 @@ class CausalTokenizer:
     def from_pretrained(cls, path: str | Path, graph: CausalGraph, mode: str) -> CausalTokenizer:
         from transformers import AutoTokenizer
 
-        return cls(graph, AutoTokenizer.from_pretrained(str(path), local_files_only=True), mode)
+        return cls(
+            graph, AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False), mode
+        )
 
     def save_pretrained(self, path: str | Path) -> None:
         self.hf.save_pretrained(str(path))

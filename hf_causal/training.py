@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -25,15 +25,108 @@ from .artefact import save as save_artefact
 from .attention import segment_attention_matrix, segment_mask_4d
 from .checkpoints import resolve_checkpoint
 from .config import CausalConfig
-from .data import load_table
-from .errors import RecipeError
+from .data import load_table, source_name
+from .errors import DataError, RecipeError
+from .fileio import atomic_write_json
 from .graph import CausalGraph
 from .modeling import architecture_of, build_model, model_summary
 from .recipes import parse_recipe
 from .sequencify import Sequencifier, check_columns
 from .tokenization import CausalTokenizer
 
-__all__ = ["train", "prepare", "evaluate_nll", "CausalDataCollator"]
+__all__ = ["train", "prepare", "evaluate_nll", "CausalDataCollator", "last_complete_checkpoint"]
+
+logger = logging.getLogger(__name__)
+RUN_TOTALS = "hf_causal_run.json"
+"""Written into every Trainer checkpoint: the loss sum, steps and seconds of the run up to it."""
+
+
+def _checkpoint_problem(ckpt: Path, save_only_model: bool) -> str | None:
+    """Why a Trainer checkpoint cannot be resumed from (None: it can)."""
+    if not (ckpt / "trainer_state.json").exists():
+        return "no trainer_state.json (the run was stopped while writing it)"
+    weights = sorted(ckpt.glob("*.safetensors"))
+    if not weights:
+        return "no weights file"
+    from safetensors import safe_open
+
+    for w in weights:
+        try:
+            with safe_open(str(w), framework="pt") as f:
+                f.keys()
+        except Exception as e:  # noqa: BLE001
+            return f"{w.name} does not load ({type(e).__name__})"
+    needed = [RUN_TOTALS] + ([] if save_only_model else ["optimizer.pt", "scheduler.pt"])
+    missing = [n for n in needed if not (ckpt / n).exists() or (ckpt / n).stat().st_size == 0]
+    if missing:
+        return f"no {', '.join(missing)}"
+    return None
+
+
+def last_complete_checkpoint(output_dir: str | Path, save_only_model: bool = False) -> Path | None:
+    """The newest ``checkpoint-N`` in ``output_dir`` that a run can resume from. Newer, incomplete ones
+    (a run killed while writing them) are removed, with a warning that says why."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    out = Path(output_dir)
+    if not out.is_dir():
+        return None
+    found = []
+    for d in out.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        tail = d.name.rsplit("-", 1)[-1]
+        if d.is_dir() and tail.isdigit():
+            found.append((int(tail), d))
+    for _, d in sorted(found, reverse=True):
+        problem = _checkpoint_problem(d, save_only_model)
+        if problem is None:
+            return d
+        logger.warning("skipping incomplete checkpoint %s: %s; it is removed and an earlier one is used", d, problem)
+        shutil.rmtree(d, ignore_errors=True)
+    return None
+
+
+def _read_totals(ckpt: Path | None) -> dict[str, float]:
+    if ckpt is None:
+        return {"loss_sum": 0.0, "steps": 0, "seconds": 0.0}
+    return json.loads((ckpt / RUN_TOTALS).read_text())
+
+
+def _causal_trainer_class():
+    from transformers import Trainer
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    class CausalTrainer(Trainer):
+        """The Trainer, recording the run's totals in each checkpoint so a resumed run reports the whole run."""
+
+        def __init__(self, *args, prior: dict[str, float] | None = None, started: float | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.prior = prior or _read_totals(None)
+            self.started = started or time.time()
+
+        def run_totals(self, call_loss: float | None = None) -> dict[str, float]:
+            """Loss sum, steps and seconds of the whole run so far. During training the loss of this call
+            is read from the Trainer's accumulators; after it, pass ``call_loss`` (its mean training loss)."""
+            steps = self.state.global_step - getattr(self, "_initial_global_step", 0)
+            if call_loss is None:
+                loss = float(getattr(self, "_total_loss_scalar", 0.0))
+                pending = getattr(self, "_tr_loss", None)
+                loss += float(pending.item()) if pending is not None else 0.0
+            else:
+                loss = call_loss * steps
+            return {
+                "loss_sum": self.prior["loss_sum"] + loss,
+                "steps": self.prior["steps"] + steps,
+                "seconds": self.prior["seconds"] + time.time() - self.started,
+            }
+
+        def _save_checkpoint(self, model, trial) -> None:
+            totals = self.run_totals()
+            super()._save_checkpoint(model, trial)
+            if self.args.should_save:
+                folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+                atomic_write_json(folder / RUN_TOTALS, totals)
+
+    return CausalTrainer
 
 
 class CausalDataCollator:
@@ -101,7 +194,6 @@ def evaluate_nll(
 
 def prepare(data_args, model_args, seed: int = 0, main_process_first=None):
     """Graph (fitted to the training rows), tokenizer, sequencifier and the tokenized train/eval datasets."""
-    import datasets
 
     world = None
     if data_args.world:
@@ -120,13 +212,25 @@ def prepare(data_args, model_args, seed: int = 0, main_process_first=None):
         df = world.sample(data_args.world_rows, seed=data_args.world_seed)
     else:
         raise RecipeError("recipe needs `data` (a file) or a `world` to simulate rows from")
-    check_columns(graph.order, list(df.columns))
+    if len(df) == 0:
+        raise DataError(f"{source_name(data_args.data or 'the simulated rows')} has no rows: nothing to train on")
     if data_args.loss_variables is not None:  # before any work on the rows
         unknown = [v for v in data_args.loss_variables if v not in graph.variables]
         if unknown or not data_args.loss_variables:
             raise RecipeError(
                 f"loss_variables: {unknown or 'empty list'} not variables of the graph ({', '.join(graph.order)})"
             )
+    try:
+        return _tokenize(graph, df, data_args, model_args, seed, main_process_first)
+    except DataError as e:  # name the file: the message already names the row and the column
+        where = source_name(data_args.data) if data_args.data else f"world {data_args.world!r}"
+        raise DataError(f"{where}: {e}") from None
+
+
+def _tokenize(graph, df, data_args, model_args, seed, main_process_first):
+    import datasets
+
+    check_columns(graph.order, list(df.columns))
     df = df[graph.order].reset_index(drop=True)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(df))
@@ -169,7 +273,7 @@ def train(
         >>> out = train({"world": "demo", "world_rows": 2000, "num_train_epochs": 1,
         ...              "output_dir": "/tmp/hf_causal_doc"})  # doctest: +SKIP
     """
-    from transformers import Trainer, set_seed
+    from transformers import set_seed
 
     data_args, model_args, args = parse_recipe(recipe, overrides, argv)
     set_seed(args.seed)
@@ -193,7 +297,12 @@ def train(
         from transformers import EarlyStoppingCallback
 
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
-    trainer = Trainer(
+    ckpt = last_complete_checkpoint(args.output_dir, args.save_only_model) if resume else None
+    if ckpt is not None:
+        logger.warning("resuming from %s", ckpt)
+    trainer = _causal_trainer_class()(
+        prior=_read_totals(ckpt),
+        started=t0,
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -202,17 +311,13 @@ def train(
         processing_class=tok.hf,
         callbacks=callbacks or None,
     )
-    ckpt = None
-    if resume:
-        from transformers.trainer_utils import get_last_checkpoint
-
-        ckpt = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
-    result = trainer.train(resume_from_checkpoint=ckpt)
-    t_train = time.time() - t0
+    result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    totals = trainer.run_totals(float(result.training_loss))  # the whole run, the part before a resume included
     metrics: dict[str, Any] = {
-        "train_loss": float(result.training_loss),
+        "train_loss": totals["loss_sum"] / max(totals["steps"], 1) if totals["steps"] else float(result.training_loss),
         "train_rows": len(train_ds),
-        "train_seconds": round(t_train, 2),
+        "train_seconds": round(totals["seconds"], 2),
+        "train_steps": int(totals["steps"]),
         "max_sequence_length": int(max_len),
         "world_size": int(args.world_size),
         **model_summary(model),

@@ -10,7 +10,24 @@ import numpy as np
 
 from ..errors import CausalWarning
 
-__all__ = ["positivity"]
+__all__ = ["positivity", "extrapolation"]
+
+
+def extrapolation(extrapolated: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"extrapolated": ...}`` and a :class:`CausalWarning` when values beyond the training range were forced."""
+    if not extrapolated:
+        return {}
+    shown = ", ".join(
+        f"{k}={v['value']:g} (range {v['fitted_range'][0]:g}..{v['fitted_range'][1]:g})"
+        for k, v in extrapolated.items()
+    )
+    warnings.warn(
+        f"{shown}: outside the range seen in training, forced into the edge bin; the answer is an extrapolation "
+        "that the data do not support",
+        CausalWarning,
+        stacklevel=4,
+    )
+    return {"extrapolated": dict(extrapolated)}
 
 
 def positivity(

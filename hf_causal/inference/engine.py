@@ -41,7 +41,8 @@ class CausalEngine:
         model: a causal LM (``transformers`` or ``peft``) trained on sequencified rows.
         tokenizer: the :class:`CausalTokenizer` it was trained with.
         config: its :class:`CausalConfig`.
-        batch_size: rows per forward pass when sampling.
+        batch_size: rows per forward pass when sampling. The draws depend on it: batch ``b`` is seeded
+            by ``(seed, b)``, so the same seed with another batch size gives other (equally valid) draws.
         device: torch device (default: CUDA if available, else CPU).
         marginalize_max: sum out the last variable before a categorical target exactly when it has
             at most this many values (0 disables).
@@ -49,6 +50,9 @@ class CausalEngine:
         distributed: under ``torch.distributed`` (``accelerate launch``, ``torchrun``), split the
             Monte Carlo batches across processes and gather them; every process gets the answer of
             a single-process run (batch ``b`` is always seeded by ``(seed, b)``).
+        extrapolate: force continuous ``do``/``given`` values outside the training range into the edge
+            bin, with a :class:`CausalWarning` and ``extrapolated`` in the answer's diagnostics; by
+            default such values are refused with the range.
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class CausalEngine:
         marginalize_max: int = 16,
         share_prefixes: bool = True,
         distributed: bool = True,
+        extrapolate: bool = False,
     ):
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -70,7 +75,7 @@ class CausalEngine:
         self.model.to(self.device)
         vocab = len(tokenizer)
         self.batch_size = batch_size or int(max(64, min(4096, 2e8 // max(vocab, 1) // 4)))
-        self.planner = Planner(self.graph, tokenizer, config.order_policy, config.loss_variables)
+        self.planner = Planner(self.graph, tokenizer, config.order_policy, config.loss_variables, extrapolate)
         allowed = segment_attention_matrix(self.graph) if config.attention == "parents" else None
         self.sampler = Sampler(
             self.model,

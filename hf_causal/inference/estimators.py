@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import DataError, QueryError, UnsupportedQueryError
 from ..interventions import PartialSequence
-from .diagnostics import positivity
+from .diagnostics import extrapolation, positivity
 from .planner import Plan, same_value
 from .results import Z95, Distribution, Estimate, fmt_values, jsonable
 
@@ -35,8 +35,8 @@ __all__ = [
 ]
 
 
-def _diagnostics(engine: CausalEngine, logp) -> dict[str, Any]:
-    return positivity(logp, engine.config.loss_variables)
+def _diagnostics(engine: CausalEngine, logp, plan: Plan | None = None) -> dict[str, Any]:
+    return {**positivity(logp, engine.config.loss_variables), **extrapolation(plan.extrapolated if plan else {})}
 
 
 def outcome_numbers(engine: CausalEngine, target: str, event: Any = None) -> np.ndarray:
@@ -94,7 +94,7 @@ def sample(
         if v in draws.values:
             data[v] = [engine.tokenizer.decode_value(v, ids, rng) for ids in draws.values[v]]
     df = pd.DataFrame(data)
-    _diagnostics(engine, draws.forced_logp)
+    _diagnostics(engine, draws.forced_logp, plan)
     return df
 
 
@@ -131,7 +131,7 @@ def distribution(
         jsonable(plan.do),
         jsonable(plan.given),
         "data" if rows is not None else "model",
-        _diagnostics(engine, draws.forced_logp),
+        _diagnostics(engine, draws.forced_logp, plan),
     )
 
 
@@ -149,7 +149,8 @@ def expectation(
     plan, rows = engine.planner.plan_with_data([target], do, given, data, target)
     mu, logp = _mu(engine, target, plan, num_samples, seed, event, rows)
     name = f"E[{target} | do({fmt_values(plan.do)}){', ' + fmt_values(plan.given) if plan.given else ''}]"
-    return Estimate.from_draws(name, mu, seed, "data" if rows is not None else "model", **_diagnostics(engine, logp))
+    source = "data" if rows is not None else "model"
+    return Estimate.from_draws(name, mu, seed, source, **_diagnostics(engine, logp, plan))
 
 
 def _arms(engine: CausalEngine, outcome, treatment, treated, control, given, num_samples, seed, event, data):
@@ -159,20 +160,22 @@ def _arms(engine: CausalEngine, outcome, treatment, treated, control, given, num
         from ..data import load_table
 
         data = load_table(data, engine.graph)  # once, not once per arm
-    arms = []
+    arms, plans = [], []
     for val in (treated, control):
         plan, rows = engine.planner.plan_with_data([outcome], {treatment: val}, given, data, outcome)
         arms.append(_mu(engine, outcome, plan, num_samples, seed, event, rows))
-    return arms
+        plans.append(plan)
+    return arms, plans
 
 
 def contrast(
     engine: CausalEngine, name, outcome, treatment, treated, control, given, num_samples, seed, event, data
 ) -> Estimate:
     """E[Y | do(T=treated), given] - E[Y | do(T=control), given], per context with common random numbers."""
-    arms = _arms(engine, outcome, treatment, treated, control, given, num_samples, seed, event, data)
+    arms, plans = _arms(engine, outcome, treatment, treated, control, given, num_samples, seed, event, data)
     f = arms[0][0] - arms[1][0]
-    diag = _diagnostics(engine, {**arms[0][1], **{f"{k} (control)": v for k, v in arms[1][1].items()}})
+    both = Plan([], {}, {}, None, {**plans[0].extrapolated, **plans[1].extrapolated})
+    diag = _diagnostics(engine, {**arms[0][1], **{f"{k} (control)": v for k, v in arms[1][1].items()}}, both)
     g = fmt_values(engine.planner.coerce(given, "given")) if given else ""
     label = (
         f"{name}: E[{outcome} | do({treatment}={treated}){', ' + g if g else ''}] - "
@@ -199,7 +202,7 @@ def individual_effects(
         raise QueryError(f"draws_per_row must be >= 1, got {draws_per_row}")
     df = load_table(data, engine.graph)
     rep = df.loc[df.index.repeat(draws_per_row)].reset_index(drop=True)
-    (mu1, _), (mu0, _) = _arms(engine, outcome, treatment, treated, control, None, len(rep), seed, event, rep)
+    ((mu1, _), (mu0, _)), _ = _arms(engine, outcome, treatment, treated, control, None, len(rep), seed, event, rep)
     return (mu1 - mu0).reshape(len(df), draws_per_row).mean(1)
 
 
@@ -241,6 +244,12 @@ def att(
     mus, logps = [], []
     for val in (treated, control):
         plan = engine.planner.plan([outcome], {treatment: val}, None, readout=outcome)
+        if treatment not in plan.order:
+            raise UnsupportedQueryError(
+                f"att(): the outcome {outcome!r} comes before the treatment {treatment!r} in the model's order, so it "
+                "is not an effect of it (the effect is zero) and the treated units' weights p(treatment | context) "
+                "are not read before it"
+            )
         mu, logp = _mu(engine, outcome, plan, num_samples, seed, event)
         mus.append(mu)
         logps.append(logp[treatment][:, 0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -32,6 +32,8 @@ class Plan:
     """Conditioned-on variables (forced like ``do``, but a prefix conditional)."""
     readout: str | None
     """The variable whose distribution is read from the softmax instead of sampled."""
+    extrapolated: dict[str, Any] = field(default_factory=dict)
+    """Continuous ``do``/``given`` values outside the training range, forced anyway (``extrapolate=True``)."""
 
 
 class Planner:
@@ -42,25 +44,42 @@ class Planner:
         tokenizer: the :class:`~hf_causal.tokenization.CausalTokenizer` (length checks of forced values).
         order_policy: the model's training orders, ``canonical`` or ``random``.
         loss_variables: the variables whose conditionals were trained (None: all).
+        extrapolate: force continuous values outside the range seen in training (into the edge bin),
+            marking the answer as an extrapolation; by default they are refused.
     """
 
-    def __init__(self, graph, tokenizer, order_policy: str = "canonical", loss_variables: list[str] | None = None):
+    def __init__(
+        self,
+        graph,
+        tokenizer,
+        order_policy: str = "canonical",
+        loss_variables: list[str] | None = None,
+        extrapolate: bool = False,
+    ):
         self.graph = graph
         self.tokenizer = tokenizer
         self.order_policy = order_policy
         self.loss_variables = loss_variables
+        self.extrapolate = extrapolate
         self.position = {n: i for i, n in enumerate(graph.order)}
 
     # --- values ---------------------------------------------------------------------------
     def variable(self, name: str, what: str = "query"):
         """The graph's variable ``name``; a QueryError naming the query part if there is none."""
+        if not isinstance(name, str):
+            raise QueryError(f"{what}: a variable name is a string, got {name!r}")
         try:
             return self.graph.variable(name)
         except GraphError as e:
             raise QueryError(f"{what}: {e}") from None
 
-    def coerce(self, values: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
-        """``do``/``given`` values as the declared values (length-checked for text and sequences)."""
+    def coerce(
+        self, values: Mapping[str, Any] | None, what: str, extrapolated: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``do``/``given`` values as the declared values (length-checked for text and sequences; continuous
+        values checked against the training range, recorded in ``extrapolated`` when forced beyond it)."""
+        if values is not None and not isinstance(values, Mapping):
+            raise QueryError(f"{what} must map variable names to values, got {values!r}")
         out = {}
         for k, v in (values or {}).items():
             var = self.variable(k, what)
@@ -75,6 +94,17 @@ class Planner:
                     self.tokenizer.encode_value(k, out[k])  # length checks
             except DataError as e:
                 raise QueryError(f"{what}: {e}") from None
+            if var.edges is not None and out[k] is not None and not var.edges[0] <= out[k] <= var.edges[-1]:
+                lo, hi = var.edges[0], var.edges[-1]
+                if not self.extrapolate:
+                    raise QueryError(
+                        f"{what}: variable {k!r}: value {out[k]:g} is outside the range seen in training "
+                        f"[{lo:g}, {hi:g}]; the model's bins cannot represent it (it would be clipped to the edge "
+                        "bin). Choose a value in the range, or load the engine with extrapolate=True "
+                        "(CLI: --extrapolate) to force the edge bin and get an answer marked as an extrapolation"
+                    )
+                if extrapolated is not None:
+                    extrapolated[f"{what}[{k}]"] = {"value": out[k], "fitted_range": [lo, hi]}
         return out
 
     def _coerce_partial(self, k: str, v: PartialSequence, what: str) -> PartialSequence:
@@ -120,8 +150,9 @@ class Planner:
         g = self.graph
         for t in targets:
             self.variable(t, "target")
-        do = self.coerce(do, "do")
-        given = self.coerce(given, "given")
+        extrapolated: dict[str, Any] = {}
+        do = self.coerce(do, "do", extrapolated)
+        given = self.coerce(given, "given", extrapolated)
         given_names = list(given) + list(per_row_given)
         for t in targets:
             if t in do:
@@ -175,7 +206,7 @@ class Planner:
                     f"sample {untrained}: take them from data (data=rows with those columns) or give them, or "
                     "retrain without loss_variables"
                 )
-        return Plan(order, do, given, readout)
+        return Plan(order, do, given, readout, extrapolated)
 
     def order_for(self, needed: set[str], given: set[str]) -> list[str]:
         """The walk's order: the canonical one, or for a random-order model a valid order that puts the
@@ -196,9 +227,12 @@ class Planner:
         """A plan whose pre-treatment context comes from the rows of ``data`` (None: from the model)."""
         if data is None:
             return self.plan(targets, do, given, readout=readout), None
-        from ..data import load_table
+        from ..data import load_table, source_name
 
         df = load_table(data, self.graph)
+        where = source_name(data)
+        if len(df) == 0:
+            raise DataError(f"{where} has no rows to take contexts from")
         do_names = set(do or {})
         anchor = context_of or (min(do_names, key=self.position.get) if do_names else None)
         if anchor is None:
@@ -209,16 +243,23 @@ class Planner:
         prefix = [v for v in order[: order.index(anchor)] if v not in (given or {}) and v not in do_names]
         missing = [v for v in prefix if v not in df.columns]
         if missing:
-            raise DataError(f"data lacks the pre-treatment column(s) {missing} needed as contexts")
+            raise DataError(f"{where} lacks the pre-treatment column(s) {missing} needed as contexts")
         # contexts must come from p(x | given): keep only the rows that match the given values
         for k, v in self.coerce(given, "given").items():
             if k not in df.columns:
-                raise DataError(f"data has no column {k!r} to select the rows with {k}={v!r} (given)")
+                raise DataError(f"{where} has no column {k!r} to select the rows with {k}={v!r} (given)")
             var = self.graph[k]
             df = df[df[k].map(lambda x, var=var, v=v: same_value(var, x, v))]
             if len(df) == 0:
-                raise DataError(f"data has no row with {k} = {v!r} (given)")
+                raise DataError(f"{where} has no row with {k} = {v!r} (given)")
         rows = df[prefix].reset_index(drop=True)
+        for v in prefix:  # bad values are reported at their row before any sampling
+            var = self.graph[v]
+            for i, x in zip(df.index, rows[v].tolist()):
+                try:
+                    var.coerce(x)
+                except DataError as e:
+                    raise DataError(f"{where}, row {i}: {e}") from None
         return self.plan(targets, do, given, readout=readout, per_row_given=prefix), rows
 
 

@@ -14,16 +14,18 @@ from ..interventions import PartialSequence
 __all__ = ["Distribution", "Estimate", "jsonable", "Z95"]
 
 Z95 = 1.959963984540054
+_SE_NOTE = "null: a standard error needs at least 2 Monte Carlo draws"
 
 
 def jsonable(v: Any) -> Any:
-    """Numpy scalars, partial interventions and tuples as plain JSON values."""
+    """Numpy scalars, partial interventions and tuples as plain JSON values; NaN and infinities as
+    None (strict JSON has no NaN), so that ``json.dumps(..., allow_nan=False)`` always works."""
     if isinstance(v, PartialSequence):
         return {"partial": v.to_dict()}
     if isinstance(v, (np.integer,)):
         return int(v)
-    if isinstance(v, (np.floating,)):
-        return float(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
     if isinstance(v, np.bool_):
         return bool(v)
     if isinstance(v, Mapping):
@@ -53,18 +55,19 @@ class Distribution:
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
-            {
-                "target": self.target,
-                "do": self.do,
-                "given": self.given,
-                "probabilities": {str(k): {"p": self.probs[k], "se": self.se[k]} for k in self.probs},
-                "n_samples": self.n_samples,
-                "seed": self.seed,
-                "confounder_source": self.confounder_source,
-                "diagnostics": self.diagnostics,
-            }
-        )
+        out = {
+            "target": self.target,
+            "do": self.do,
+            "given": self.given,
+            "probabilities": {str(k): {"p": self.probs[k], "se": self.se[k]} for k in self.probs},
+            "n_samples": self.n_samples,
+            "seed": self.seed,
+            "confounder_source": self.confounder_source,
+            "diagnostics": self.diagnostics,
+        }
+        if not all(math.isfinite(x) for x in self.se.values()):
+            out["se_note"] = _SE_NOTE
+        return jsonable(out)
 
 
 @dataclass
@@ -90,7 +93,10 @@ class Estimate:
         return cls(estimand, est, se, est - Z95 * se, est + Z95 * se, len(f), seed, source, jsonable(details))
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(asdict(self))
+        out = asdict(self)
+        if not math.isfinite(self.se):
+            out["se_note"] = _SE_NOTE
+        return jsonable(out)
 
     def __float__(self) -> float:
         return self.estimate

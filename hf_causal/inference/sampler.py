@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..errors import QueryError
 from ..interventions import PartialSequence
 from .cache import PrefixCache
 from .planner import Plan
@@ -152,6 +153,8 @@ class Sampler:
         progress: bool = False,
     ) -> Draws:
         """Walk ``plan.order`` for ``n`` rows. ``rows``: per-row values of conditioned variables."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise QueryError(f"the number of Monte Carlo draws must be a positive integer, got {n!r}")
         values: dict[str, list[list[int]]] = {v: [] for v in plan.order}
         probs_all, logp_all = [], {d: [] for d in plan.do}
         bs = self.batch_size

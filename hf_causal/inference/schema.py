@@ -71,6 +71,9 @@ def parse_query(query: Any) -> dict[str, Any]:
     unknown = sorted(set(query) - required - optional - {"effect", "kind"})
     if unknown:
         raise QueryError(f"unknown key(s) {unknown} in a {kind} query; it takes {sorted(required | optional)}")
+    for key in ("target", "outcome", "treatment"):
+        if key in query and not isinstance(query[key], str):
+            raise QueryError(f"{key!r} must be a variable name (a string), got {query[key]!r}")
     q = dict(query)
     q["kind"] = kind
     for key in ("do", "given"):

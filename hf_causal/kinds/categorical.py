@@ -38,7 +38,20 @@ class Categorical(FiniteKind):
         raw = value.item() if hasattr(value, "item") else value
         if isinstance(raw, bool) and not any(isinstance(v, bool) for v in var.values):
             raw = int(raw)
+        if isinstance(raw, float) and raw.is_integer():  # 1.0 from an integer column that pandas read as floats
+            raw = int(raw)
         s = str(raw)
+        if isinstance(raw, str):
+            try:
+                f = float(raw)
+            except ValueError:
+                f = None
+            if (
+                f is not None
+                and f.is_integer()
+                and any(isinstance(v, int) and not isinstance(v, bool) for v in var.values)
+            ):
+                s = str(int(f))  # "1.0" from a CSV of an integer-coded category
         for v in var.values:
             if str(v) == s or (isinstance(v, bool) and s.lower() == str(v).lower()):
                 return v

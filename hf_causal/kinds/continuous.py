@@ -49,9 +49,24 @@ class Continuous(VariableKind):
     name = "continuous"
 
     def validate(self, var) -> None:
-        if int(var.bins) < 2:
+        if var.bins is None or var.bins < 2:
             raise GraphError(f"continuous variable {var.name!r}: bins must be >= 2, got {var.bins}")
-        var.bins = int(var.bins)
+        if var.edges is not None or var.bin_means is not None:
+            e, m = var.edges, var.bin_means
+            ok = (
+                e is not None
+                and m is not None
+                and 2 <= len(e) <= var.bins + 1
+                and len(m) == len(e) - 1
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in [*e, *m])
+                and all(a < b for a, b in zip(e, e[1:]))
+            )
+            if not ok:
+                raise GraphError(
+                    f"continuous variable {var.name!r}: fitted bins need increasing finite 'edges' (2 to bins + 1 of "
+                    "them) and one 'bin_means' per bin"
+                )
+            var.edges, var.bin_means = [float(x) for x in e], [float(x) for x in m]
 
     def is_numeric(self, var) -> bool:
         return True
