@@ -1,8 +1,12 @@
 """bnlearn networks: the engine vs a known-structure Bayesian network (pgmpy MLE and Bayesian
 estimators, queried exactly) vs the naive observational estimate, against pgmpy's exact answers.
 
-    python -m benchmarks.bnlearn --networks asia sachs child insurance --n 2000 20000
+    python -m benchmarks.bnlearn --networks asia sachs child insurance recode --n 20000 --attention full parents local
     python -m benchmarks.bnlearn --smoke
+
+``recode`` is our own network with a deterministic re-encoding (``hf_causal.worlds.recode``), where full
+attention extrapolates under intervention; ``--attention`` trains one engine per attention mode on the
+same rows.
 
 Peers on the same rows and queries: pgmpy BN with the known structure fitted by maximum likelihood
 and by a Bayesian estimator (BDeu, equivalent sample size 5), queried exactly; DoWhy gcm with
@@ -61,7 +65,7 @@ def _gcm_query(scm, world, q, n: int) -> dict[str, float]:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--networks", nargs="+", default=["asia", "sachs", "child", "insurance"])
+    ap.add_argument("--networks", nargs="+", default=["asia", "sachs", "child", "insurance", "recode"])
     ap.add_argument("--n", type=int, nargs="+", default=[2000, 20000])
     ap.add_argument("--queries", type=int, default=20)
     ap.add_argument("--epochs", type=float, default=30)
@@ -71,13 +75,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--n-embd", type=int, default=64)
     ap.add_argument("--n-layer", type=int, default=2)
     ap.add_argument("--learning-rate", type=float, default=3e-3)
-    ap.add_argument("--attention", default="full", choices=["full", "parents"])
+    ap.add_argument(
+        "--attention",
+        nargs="+",
+        default=["local"],
+        choices=["full", "parents", "local", "two_stream"],
+        help="engine variants to train and compare on the same rows (default: the recipes' default, local)",
+    )
     ap.add_argument("--out", default="results/bnlearn")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.networks, args.n, args.queries, args.epochs, args.num_samples = ["asia"], [300], 3, 1, 100
-        args.gcm_samples = 100
+        args.networks, args.n, args.queries, args.epochs, args.num_samples = ["asia", "recode"], [300], 3, 1, 100
+        args.gcm_samples, args.attention = 100, ["full", "local"]
     warnings.filterwarnings("ignore")
     import numpy as np
 
@@ -87,7 +97,9 @@ def main(argv=None) -> dict:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    methods = ["engine", "pgmpy_mle", "pgmpy_bayes"] + ([] if args.no_gcm else ["dowhy_gcm"]) + ["naive"]
+    peers = ["pgmpy_mle", "pgmpy_bayes"] + ([] if args.no_gcm else ["dowhy_gcm"]) + ["naive"]
+    engines = [f"engine_{a}" for a in args.attention]
+    methods = engines + peers
     results = []
     for name in args.networks:
         world = BNWorld(name)
@@ -96,22 +108,23 @@ def main(argv=None) -> dict:
             rows = world.sample(n, seed=1)
             tv = {m: [] for m in methods}
             secs = {}
-            mdir, secs["engine_fit"] = train_on_rows(
-                rows,
-                world.graph,
-                out / f"model_{name}_{n}",
-                num_train_epochs=args.epochs,
-                learning_rate=args.learning_rate,
-                n_embd=args.n_embd,
-                n_layer=args.n_layer,
-                attention=args.attention,
-            )
-            eng = CausalEngine.from_pretrained(mdir)
-            t0 = time.time()
-            for q in queries:
-                d = eng.query(q["target"], do=q["do"], num_samples=args.num_samples, seed=0)
-                tv["engine"].append(tv_distance(d.probs, q["exact"]))
-            secs["engine_query"] = time.time() - t0
+            for attention, label in zip(args.attention, engines):
+                mdir, secs[f"{label}_fit"] = train_on_rows(
+                    rows,
+                    world.graph,
+                    out / f"model_{name}_{n}_{attention}",
+                    num_train_epochs=args.epochs,
+                    learning_rate=args.learning_rate,
+                    n_embd=args.n_embd,
+                    n_layer=args.n_layer,
+                    attention=attention,
+                )
+                eng = CausalEngine.from_pretrained(mdir)
+                t0 = time.time()
+                for q in queries:
+                    d = eng.query(q["target"], do=q["do"], num_samples=args.num_samples, seed=0)
+                    tv[label].append(tv_distance(d.probs, q["exact"]))
+                secs[f"{label}_query"] = time.time() - t0
             for est in ("mle", "bayes"):
                 t0 = time.time()
                 ci = _fit_bn(world, rows, est)
@@ -151,21 +164,19 @@ def main(argv=None) -> dict:
             }
             results.append(rec)
             print(json.dumps({k: v for k, v in rec.items() if k != "per_query"}), flush=True)
-    header = ["network", "n", "queries", *[f"{m} mean TV" for m in methods], "engine / MLE"]
-    header += [*(["engine / gcm"] if not args.no_gcm else []), "engine / naive", "engine max TV", "MLE max TV"]
-    header += ["engine fit s", "engine query s", *(["gcm fit s", "gcm query s"] if not args.no_gcm else [])]
+    header = ["network", "n", "queries", "engine", "mean TV", "max TV", "engine / MLE", "MLE mean TV", "MLE max TV"]
+    header += [*(["gcm mean TV"] if not args.no_gcm else []), "naive mean TV", "train s", "query s", "train / full"]
     table = []
     for r in results:
-        e, sec = r["engine_mean_tv"], r["seconds"]
-        row = [r["network"], r["n"], r["queries"], *[r[f"{m}_mean_tv"] for m in methods]]
-        if r["pgmpy_mle_undefined"]:
-            row[3 + methods.index("pgmpy_mle")] = f"{r['pgmpy_mle_mean_tv']:.4f} ({r['pgmpy_mle_undefined']} undefined)"
-        row += [f"{e / max(r['pgmpy_mle_mean_tv'], 1e-12):.2f}"]
-        row += [f"{e / max(r['dowhy_gcm_mean_tv'], 1e-12):.2f}"] if not args.no_gcm else []
-        row += [f"{e / max(r['naive_mean_tv'], 1e-12):.2f}", r["engine_max_tv"], r["pgmpy_mle_max_tv"]]
-        row += [f"{sec['engine_fit']:.0f}", f"{sec['engine_query']:.1f}"]
-        row += [f"{sec['dowhy_gcm_fit']:.0f}", f"{sec['dowhy_gcm_query']:.1f}"] if not args.no_gcm else []
-        table.append(row)
+        sec, mle = r["seconds"], r["pgmpy_mle_mean_tv"]
+        for label, attention in zip(engines, args.attention):
+            ratio = sec[f"{label}_fit"] / sec["engine_full_fit"] if "engine_full_fit" in sec else float("nan")
+            mle_cell = f"{mle:.4f}" + (f" ({r['pgmpy_mle_undefined']} undefined)" if r["pgmpy_mle_undefined"] else "")
+            row = [r["network"], r["n"], r["queries"], attention, r[f"{label}_mean_tv"], r[f"{label}_max_tv"]]
+            row += [f"{r[f'{label}_mean_tv'] / max(mle, 1e-12):.2f}", mle_cell, r["pgmpy_mle_max_tv"]]
+            row += [r["dowhy_gcm_mean_tv"]] if not args.no_gcm else []
+            row += [r["naive_mean_tv"], f"{sec[f'{label}_fit']:.0f}", f"{sec[f'{label}_query']:.1f}", f"{ratio:.2f}"]
+            table.append(row)
     print("\n" + markdown_table(header, table))
     write_json({"config": vars(args), "results": results}, out / "bnlearn.json")
     plot_bars(

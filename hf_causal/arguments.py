@@ -119,8 +119,10 @@ class ModelArguments:
     attention: str = field(
         default="full",
         metadata={
-            "help": "full (causal) or parents: a variable's tokens attend only to its own and its parents' tokens "
-            "(so it depends on its ancestors only)"
+            "help": "full (causal attention over every earlier token); parents (a mask to the own and the parents' "
+            "segments: a variable still reads all its ancestors); local or two_stream (predictions read only the "
+            "parents, so an intervention needs the support of each parent configuration only; see "
+            "hf_causal.mechanisms)"
         },
     )
 

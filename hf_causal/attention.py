@@ -19,7 +19,10 @@ import torch
 
 __all__ = ["ATTENTION_MODES", "segment_attention_matrix", "segment_mask_4d"]
 
-ATTENTION_MODES = ("full", "parents")
+ATTENTION_MODES = ("full", "parents", "local", "two_stream")
+"""``full``: causal attention over everything earlier. ``parents``: a 4-D mask to the own and the
+parents' segments (a variable still reads all its ancestors, through its parents' hidden states).
+``local`` and ``two_stream``: predictions read only the parents (:mod:`hf_causal.mechanisms`)."""
 
 
 def segment_attention_matrix(graph) -> torch.Tensor:

@@ -39,6 +39,8 @@ class CausalConfig:
         loss_variables: the variables whose tokens were in the training loss (None: all of them).
             The engine refuses to sample any other variable: their conditionals were never learned.
         metrics: held-out NLL per variable and other training figures.
+        support: the parent configurations the training rows showed, per variable
+            (:func:`hf_causal.support.fit_support`); None for folders written before it existed.
     """
 
     graph: dict[str, Any]
@@ -52,6 +54,7 @@ class CausalConfig:
     seed: int = 0
     loss_variables: list[str] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    support: dict[str, Any] | None = None
     hf_causal_version: str = ""
     format_version: int = FORMAT_VERSION
 

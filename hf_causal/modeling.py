@@ -20,10 +20,16 @@ __all__ = ["ARCHITECTURES", "build_model", "load_base", "load_weights", "save_we
 ARCHITECTURES = ("gpt2", "bert")
 
 
-def load_base(base: str):
+def load_base(base: str, mechanisms: bool = False):
     """A GPT-2 or BERT checkpoint (Hub id, folder or ``package:`` name) as a causal LM (BERT with
-    ``is_decoder=True``), and its architecture."""
+    ``is_decoder=True``), and its architecture. ``mechanisms``: as the model class whose forward takes
+    ``segment_ids`` (:mod:`hf_causal.mechanisms`); the weights are the same."""
     from transformers import AutoConfig, AutoModelForCausalLM, BertLMHeadModel
+
+    if mechanisms:
+        from .mechanisms import BertWithMechanisms, GPT2WithMechanisms
+
+        BertLMHeadModel, AutoModelForCausalLM = BertWithMechanisms, GPT2WithMechanisms  # noqa: N806
 
     from .artefact import refuse_remote_code
 
@@ -49,6 +55,11 @@ def architecture_of(model) -> str:
 
 def _scratch(args, tok, max_length: int):
     from transformers import BertConfig, BertLMHeadModel, GPT2Config, GPT2LMHeadModel
+
+    if _uses_mechanisms(args.attention):
+        from .mechanisms import BertWithMechanisms, GPT2WithMechanisms
+
+        BertLMHeadModel, GPT2LMHeadModel = BertWithMechanisms, GPT2WithMechanisms  # noqa: N806
 
     n_pos = max(64, int(max_length))
     if args.architecture == "gpt2":
@@ -87,13 +98,29 @@ def _embedding_name(arch: str) -> str:
     return "wte" if arch == "gpt2" else "word_embeddings"
 
 
+def _uses_mechanisms(attention: str) -> bool:
+    from .mechanisms import MECHANISM_MODES
+
+    return attention in MECHANISM_MODES
+
+
+def _attach_mechanism(model, attention: str, graph):
+    if _uses_mechanisms(attention):
+        from .attention import segment_attention_matrix
+        from .mechanisms import Mechanism
+
+        model.mechanism = Mechanism(attention, segment_attention_matrix(graph))
+    return model
+
+
 def build_model(args, tok, max_length: int = 256, seed: int = 0):
     """The model to train (``args``: :class:`~hf_causal.arguments.ModelArguments`, not modified);
     a ``peft`` model when ``args.adapter == "lora"``. :func:`architecture_of` tells what was built."""
     torch.manual_seed(seed)
     if not args.base_model:
-        return _scratch(args, tok, max_length)
-    model, arch = load_base(args.base_model)
+        return _attach_mechanism(_scratch(args, tok, max_length), args.attention, tok.graph)
+    model, arch = load_base(args.base_model, mechanisms=_uses_mechanisms(args.attention))
+    _attach_mechanism(model, args.attention, tok.graph)
     n_old = model.get_input_embeddings().weight.shape[0]
     model.resize_token_embeddings(len(tok), mean_resizing=False)
     model.config.pad_token_id, model.config.eos_token_id = tok.pad_id, tok.eos_id

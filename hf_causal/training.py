@@ -29,9 +29,11 @@ from .data import load_table, source_name
 from .errors import DataError, RecipeError
 from .fileio import atomic_write_json
 from .graph import CausalGraph
+from .mechanisms import MECHANISM_MODES
 from .modeling import architecture_of, build_model, model_summary
 from .recipes import parse_recipe
 from .sequencify import Sequencifier, check_columns
+from .support import fit_support
 from .tokenization import CausalTokenizer
 
 __all__ = ["train", "prepare", "evaluate_nll", "CausalDataCollator", "last_complete_checkpoint"]
@@ -132,13 +134,21 @@ def _causal_trainer_class():
 class CausalDataCollator:
     """Right-pads ``input_ids`` with the pad id; labels are the inputs with padding at -100.
 
-    With ``allowed`` (see :func:`~hf_causal.modeling.segment_attention_matrix`) the attention
-    mask is 4-D: each variable's tokens attend only to their own and their parents' tokens.
+    With ``allowed`` (see :func:`~hf_causal.attention.segment_attention_matrix`) the attention
+    mask is 4-D: each variable's tokens attend only to their own and their parents' tokens. With
+    ``with_segments`` the batch carries ``segment_ids`` for mechanism attention (:mod:`hf_causal.mechanisms`).
     """
 
-    def __init__(self, pad_id: int, allowed: torch.Tensor | None = None, loss_segments: list[int] | None = None):
+    def __init__(
+        self,
+        pad_id: int,
+        allowed: torch.Tensor | None = None,
+        loss_segments: list[int] | None = None,
+        with_segments: bool = False,
+    ):
         self.pad_id = pad_id
         self.allowed = allowed
+        self.with_segments = with_segments
         self.loss_segments = None if loss_segments is None else torch.as_tensor(sorted(loss_segments))
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -150,7 +160,7 @@ class CausalDataCollator:
             x = torch.as_tensor(f["input_ids"], dtype=torch.long)
             ids[i, : len(x)] = x
             mask[i, : len(x)] = 1
-            if self.allowed is not None or self.loss_segments is not None:
+            if self.allowed is not None or self.loss_segments is not None or self.with_segments:
                 seg[i, : len(x)] = torch.as_tensor(f["segment_ids"], dtype=torch.long)
         labels = ids.masked_fill(mask == 0, -100)
         if self.loss_segments is not None:  # only these variables' tokens are predicted
@@ -159,23 +169,33 @@ class CausalDataCollator:
         if self.allowed is not None:
             seg = torch.where(seg < 0, self.allowed.shape[0] - 1, seg)
             attn = segment_mask_4d(self.allowed, seg, seg, mask, 0)
-        return {"input_ids": ids, "attention_mask": attn, "labels": labels}
+        batch = {"input_ids": ids, "attention_mask": attn, "labels": labels}
+        if self.with_segments:
+            batch["segment_ids"] = seg
+        return batch
 
 
 @torch.no_grad()
 def evaluate_nll(
-    model, dataset, names: list[str], pad_id: int, batch_size: int = 256, allowed: torch.Tensor | None = None
+    model,
+    dataset,
+    names: list[str],
+    pad_id: int,
+    batch_size: int = 256,
+    allowed: torch.Tensor | None = None,
+    with_segments: bool = False,
 ) -> dict[str, float]:
     """Held-out negative log-likelihood per variable (nats per row; a variable's start token included)."""
     model.eval()
     tot = np.zeros(len(names) + 1)
     n_rows = 0
-    collate = CausalDataCollator(pad_id, allowed)
+    collate = CausalDataCollator(pad_id, allowed, with_segments=with_segments)
     for s in range(0, len(dataset), batch_size):
         rows = dataset[s : s + batch_size]
         feats = [{"input_ids": x, "segment_ids": g} for x, g in zip(rows["input_ids"], rows["segment_ids"])]
         b = collate(feats)
-        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
+        extra = {"segment_ids": b["segment_ids"]} if with_segments else {}
+        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], **extra).logits[:, :-1].float()
         lp = torch.log_softmax(logits, -1).gather(-1, b["input_ids"][:, 1:, None])[..., 0]
         valid = b["labels"][:, 1:] != -100
         seg = torch.full_like(b["input_ids"], -1)
@@ -278,7 +298,7 @@ def train(
     data_args, model_args, args = parse_recipe(recipe, overrides, argv)
     set_seed(args.seed)
     t0 = time.time()
-    graph, tok, seq, train_ds, eval_ds, _ = prepare(
+    graph, tok, seq, train_ds, eval_ds, rows = prepare(
         data_args, model_args, seed=args.seed, main_process_first=lambda: args.main_process_first(desc="sequencify")
     )
     max_len = max(len(x) for x in train_ds["input_ids"])
@@ -286,6 +306,7 @@ def train(
     if args.world_size > 1:
         args.ddp_find_unused_parameters = False  # every parameter is used (peft#951)
     allowed = segment_attention_matrix(graph) if model_args.attention == "parents" else None
+    with_segments = model_args.attention in MECHANISM_MODES
     loss_segments = None
     if data_args.loss_variables is not None:  # names were checked in prepare()
         loss_segments = [graph.order.index(v) for v in data_args.loss_variables] + [-1]  # -1: <eos>
@@ -307,7 +328,7 @@ def train(
         args=args,
         train_dataset=train_ds,
         eval_dataset=eval_ds if callbacks else None,
-        data_collator=CausalDataCollator(tok.pad_id, allowed, loss_segments),
+        data_collator=CausalDataCollator(tok.pad_id, allowed, loss_segments, with_segments),
         processing_class=tok.hf,
         callbacks=callbacks or None,
     )
@@ -329,7 +350,9 @@ def train(
             for ck in Path(args.output_dir).glob("checkpoint-*"):
                 shutil.rmtree(ck, ignore_errors=True)
     if eval_ds is not None and len(eval_ds):
-        nll = evaluate_nll(trainer.model, eval_ds, list(graph.order), tok.pad_id, allowed=allowed)
+        nll = evaluate_nll(
+            trainer.model, eval_ds, list(graph.order), tok.pad_id, allowed=allowed, with_segments=with_segments
+        )
         metrics["eval_rows"] = len(eval_ds)
         metrics["eval_nll_per_variable"] = {k: round(v, 5) for k, v in nll.items()}
     if args.process_index == 0:
@@ -345,6 +368,7 @@ def train(
             seed=args.seed,
             loss_variables=list(data_args.loss_variables) if data_args.loss_variables is not None else None,
             metrics=json.loads(json.dumps(metrics, default=float)),
+            support=fit_support(graph, tok, rows),  # the parent configurations the data showed
         )
         save_artefact(trainer.model, tok, config, args.output_dir)
     accelerator = getattr(trainer, "accelerator", None)

@@ -110,7 +110,13 @@ def _est(e) -> dict:
 
 
 def _forced(diag: dict) -> dict:
-    return {k: v for k, v in sorted(diag.items()) if k.startswith("p_forced[") and isinstance(v, dict)}
+    """The forced-value probabilities recorded before the split (later diagnostics add keys, not changes)."""
+    keys = ("mean", "min", "least_likely_token_mean")
+    return {
+        k: {x: v[x] for x in keys}
+        for k, v in sorted(diag.items())
+        if k.startswith("p_forced[") and isinstance(v, dict)
+    }
 
 
 def _frame(df) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..attention import segment_mask_4d
+from ..mechanisms import Mechanism, MechanismCache, mechanism_forward
 
 __all__ = ["PrefixCache", "unique_rows"]
 
@@ -42,11 +43,22 @@ class PrefixCache:
         share_prefixes: share slots between identical histories (exact; False: one slot per row).
         allowed: ``[n_vars + 1, n_vars + 1]`` bool, may a query in segment i attend to segment j
             (``attention: parents``); None: ordinary causal attention.
+        mechanism: mechanism attention (``attention: local`` / ``two_stream``): the model's forward is
+            :func:`~hf_causal.mechanisms.mechanism_forward` with a :class:`~hf_causal.mechanisms.MechanismCache`.
     """
 
-    def __init__(self, model, m: int, device, share_prefixes: bool = True, allowed: torch.Tensor | None = None):
+    def __init__(
+        self,
+        model,
+        m: int,
+        device,
+        share_prefixes: bool = True,
+        allowed: torch.Tensor | None = None,
+        mechanism: Mechanism | None = None,
+    ):
         self.model = model
         self.allowed = allowed
+        self.mechanism = mechanism
         self.seg = torch.zeros((1 if share_prefixes else m, 0), dtype=torch.long)
         self.device = device
         self.cache = None
@@ -91,6 +103,14 @@ class PrefixCache:
         ids, mask = ids.to(self.device), mask.to(self.device)
         pos = (self.n_real[:, None] + mask.cumsum(1) - 1).clamp(min=0)
         self.mask = torch.cat([self.mask, mask], 1)
+        if self.mechanism is not None:
+            if self.cache is None:
+                self.cache = MechanismCache()
+            logits, self.cache = mechanism_forward(
+                self.model, ids, seg.to(self.device), mask, self.mechanism, cache=self.cache, logits_to_keep=keep
+            )
+            self.n_real += mask.sum(1)
+            return logits[self.inv.to(self.device)] if self.share else logits
         attn = self.mask if self.allowed is None else self._segment_mask(ids.shape[1])
         out = self.model(
             input_ids=ids, attention_mask=attn, position_ids=pos, cache=self.cache, use_cache=True, logits_to_keep=keep

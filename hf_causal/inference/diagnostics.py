@@ -31,30 +31,59 @@ def extrapolation(extrapolated: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def positivity(
-    logp: Mapping[str, np.ndarray], loss_variables: list[str] | None = None, threshold: float = 1e-3
+    logp: Mapping[str, np.ndarray],
+    loss_variables: list[str] | None = None,
+    threshold: float = 0.01,
+    share: float = 0.1,
+    unseen: Mapping[str, float] | None = None,
+    reads_parents_only: bool = False,
 ) -> dict[str, Any]:
-    """The model's probability of each forced value in its context, as ``{"p_forced[X]": {...}}``.
+    """How well the data support an intervention, as ``diagnostics`` entries, with a :class:`CausalWarning`
+    when they do not.
 
-    Warns (:class:`CausalWarning`) when a forced token (for sequences and text: the least likely one)
-    has mean probability below ``threshold``: the data hardly support the intervention. Variables
-    outside ``loss_variables`` were never trained, so their probabilities say nothing.
+    ``p_forced[X]``: the model's probability of the forced value of X in each sampled context (for
+    sequences and text also its least likely token), and ``share_below``, the share of contexts where it
+    is below ``threshold``. When that share exceeds ``share``, the intervention creates prefixes the data
+    never had (a structural positivity violation): a model whose conditionals read all earlier tokens
+    answers there by extrapolation, so this warns unless the model reads only parents.
+
+    ``unseen_parent_configs[C]``: for each child C of an intervened variable, the share of contexts whose
+    parent configuration the training rows never showed (:mod:`hf_causal.support`). This is what matters
+    for a model that reads only parents (``attention: local``/``two_stream``), and it warns above ``share``
+    whatever the attention. Variables outside ``loss_variables`` were never trained: no p_forced check.
     """
-    diag = {}
+    diag: dict[str, Any] = {}
     for d, lp in logp.items():
         if loss_variables is not None and d.split(" ")[0] not in loss_variables:
             diag[f"p_forced[{d}]"] = "not trained (loss_variables): no support diagnostic"
             continue
         p, tok = np.exp(lp[:, 0]), np.exp(lp[:, 1])
+        below = float((tok < threshold).mean())
         diag[f"p_forced[{d}]"] = {
             "mean": float(p.mean()),
             "min": float(p.min()),
             "least_likely_token_mean": float(tok.mean()),
+            "share_below": below,
+            "threshold": threshold,
         }
-        if float(tok.mean()) < threshold:
+        if below > share and not reads_parents_only:
             warnings.warn(
-                f"do({d}): the model gives a forced token probability {tok.mean():.2g} on average; "
-                "the intervention is outside the data's support (positivity), so the answer is an extrapolation",
+                f"do({d}): in {below:.0%} of the sampled contexts the model gives the forced value a probability "
+                f"below {threshold:g}: the intervention creates prefixes the data never had (positivity), and a "
+                "model that reads all earlier tokens answers there by extrapolation. Train with attention: local "
+                "(predictions read only the parents), or intervene where the data have support",
                 CausalWarning,
                 stacklevel=4,
             )
+    for child, frac in (unseen or {}).items():
+        diag[f"unseen_parent_configs[{child}]"] = frac
+        if frac > share:
+            warnings.warn(
+                f"in {frac:.0%} of the sampled contexts the parents of {child!r} take a combination the training "
+                "data never showed: there its mechanism is an extrapolation",
+                CausalWarning,
+                stacklevel=4,
+            )
+    if unseen:
+        diag["positivity_share"] = share
     return diag

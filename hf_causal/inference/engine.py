@@ -25,6 +25,7 @@ from ..attention import segment_attention_matrix
 from ..config import CausalConfig
 from ..errors import UnsupportedQueryError
 from ..graph import CausalGraph
+from ..mechanisms import MECHANISM_MODES, Mechanism
 from ..tokenization import CausalTokenizer
 from . import estimators
 from .planner import Planner
@@ -53,6 +54,10 @@ class CausalEngine:
         extrapolate: force continuous ``do``/``given`` values outside the training range into the edge
             bin, with a :class:`CausalWarning` and ``extrapolated`` in the answer's diagnostics; by
             default such values are refused with the range.
+        positivity_threshold, positivity_share: warn (:class:`CausalWarning`) when more than
+            ``positivity_share`` of the sampled contexts give a forced value a probability below
+            ``positivity_threshold`` (full attention), or have a parent configuration the training data
+            never showed (:mod:`hf_causal.support`); refuse when every context lacks that support.
     """
 
     def __init__(
@@ -66,7 +71,11 @@ class CausalEngine:
         share_prefixes: bool = True,
         distributed: bool = True,
         extrapolate: bool = False,
+        positivity_threshold: float = 0.01,
+        positivity_share: float = 0.1,
     ):
+        self.positivity_threshold = positivity_threshold
+        self.positivity_share = positivity_share
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.config = config
@@ -76,7 +85,8 @@ class CausalEngine:
         vocab = len(tokenizer)
         self.batch_size = batch_size or int(max(64, min(4096, 2e8 // max(vocab, 1) // 4)))
         self.planner = Planner(self.graph, tokenizer, config.order_policy, config.loss_variables, extrapolate)
-        allowed = segment_attention_matrix(self.graph) if config.attention == "parents" else None
+        allowed = segment_attention_matrix(self.graph) if config.attention != "full" else None
+        mechanism = Mechanism(config.attention, allowed) if config.attention in MECHANISM_MODES else None
         self.sampler = Sampler(
             self.model,
             tokenizer,
@@ -86,6 +96,7 @@ class CausalEngine:
             marginalize_max=marginalize_max,
             share_prefixes=share_prefixes,
             distributed=distributed,
+            mechanism=mechanism,
         )
 
     # --- loading / saving ----------------------------------------------------------------

@@ -8,6 +8,7 @@ the same contexts, in both arms (common random numbers); the sign is treated min
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -17,9 +18,12 @@ import pandas as pd
 
 from ..errors import DataError, QueryError, UnsupportedQueryError
 from ..interventions import PartialSequence
+from ..mechanisms import MECHANISM_MODES
+from ..support import unseen_shares
 from .diagnostics import extrapolation, positivity
 from .planner import Plan, same_value
 from .results import Z95, Distribution, Estimate, fmt_values, jsonable
+from .sampler import Draws
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import CausalEngine
@@ -35,8 +39,42 @@ __all__ = [
 ]
 
 
-def _diagnostics(engine: CausalEngine, logp, plan: Plan | None = None) -> dict[str, Any]:
-    return {**positivity(logp, engine.config.loss_variables), **extrapolation(plan.extrapolated if plan else {})}
+def _diagnostics(engine: CausalEngine, plan: Plan, *draws: Draws) -> dict[str, Any]:
+    """Positivity (forced values, unseen parent configurations) and extrapolation of one answer; with two
+    arms' draws (a contrast), the control arm's forced values are reported as ``X (control)``."""
+    logp, unseen = {}, {}
+    for i, dr in enumerate(draws):
+        suffix = "" if i == 0 else " (control)"
+        logp.update({f"{k}{suffix}": v for k, v in dr.forced_logp.items()})
+        for child, frac in unseen_shares(engine.config.support, dr, engine.tokenizer).items():
+            unseen[child] = max(unseen.get(child, 0.0), frac)
+    refuse_unsupported(engine, plan, unseen)
+    diag = positivity(
+        logp,
+        engine.config.loss_variables,
+        engine.positivity_threshold,
+        engine.positivity_share,
+        unseen,
+        reads_parents_only=engine.config.attention in MECHANISM_MODES,
+    )
+    return {**diag, **extrapolation(plan.extrapolated)}
+
+
+def refuse_unsupported(engine: CausalEngine, plan: Plan, unseen: dict[str, float]) -> None:
+    """UnsupportedQueryError when, for a child of an intervened variable through which the intervention
+    reaches a target, no sampled context has a parent configuration the data showed."""
+    if not unseen or not plan.targets:
+        return
+    g = engine.graph
+    reach = set(plan.targets) | g.ancestors(plan.targets)
+    dead = [c for c, frac in unseen.items() if frac >= 1.0 - 1e-9 and c in reach]
+    if dead:
+        c = dead[0]
+        raise UnsupportedQueryError(
+            f"the answer would rest entirely on parent configurations of {c!r} ({', '.join(g.parents(c))}) that "
+            "the training data never showed: in every sampled context the intervention gives them a combination "
+            "with no support, so the model's mechanism there is pure extrapolation"
+        )
 
 
 def outcome_numbers(engine: CausalEngine, target: str, event: Any = None) -> np.ndarray:
@@ -64,11 +102,11 @@ def outcome_numbers(engine: CausalEngine, target: str, event: Any = None) -> np.
 
 
 def _mu(engine: CausalEngine, outcome: str, plan: Plan, num_samples: int, seed: int, event=None, rows=None):
-    """Per-context E[outcome | context, do] (or P(outcome = event | ...)) and forced-value log-probs."""
+    """Per-context E[outcome | context, do] (or P(outcome = event | ...)) and the draws."""
     nums = outcome_numbers(engine, outcome, event)
     n = len(rows) if rows is not None else num_samples
     draws = engine.sampler.run(plan, n, seed, rows=rows)
-    return draws.readout @ nums, draws.forced_logp
+    return draws.readout @ nums, draws
 
 
 def sample(
@@ -94,7 +132,7 @@ def sample(
         if v in draws.values:
             data[v] = [engine.tokenizer.decode_value(v, ids, rng) for ids in draws.values[v]]
     df = pd.DataFrame(data)
-    _diagnostics(engine, draws.forced_logp, plan)
+    _diagnostics(engine, plan, draws)
     return df
 
 
@@ -131,7 +169,7 @@ def distribution(
         jsonable(plan.do),
         jsonable(plan.given),
         "data" if rows is not None else "model",
-        _diagnostics(engine, draws.forced_logp, plan),
+        _diagnostics(engine, plan, draws),
     )
 
 
@@ -147,10 +185,10 @@ def expectation(
 ) -> Estimate:
     """E[target | do, given] (or P(target = event | ...)) with its Monte Carlo standard error."""
     plan, rows = engine.planner.plan_with_data([target], do, given, data, target)
-    mu, logp = _mu(engine, target, plan, num_samples, seed, event, rows)
+    mu, draws = _mu(engine, target, plan, num_samples, seed, event, rows)
     name = f"E[{target} | do({fmt_values(plan.do)}){', ' + fmt_values(plan.given) if plan.given else ''}]"
     source = "data" if rows is not None else "model"
-    return Estimate.from_draws(name, mu, seed, source, **_diagnostics(engine, logp, plan))
+    return Estimate.from_draws(name, mu, seed, source, **_diagnostics(engine, plan, draws))
 
 
 def _arms(engine: CausalEngine, outcome, treatment, treated, control, given, num_samples, seed, event, data):
@@ -174,8 +212,8 @@ def contrast(
     """E[Y | do(T=treated), given] - E[Y | do(T=control), given], per context with common random numbers."""
     arms, plans = _arms(engine, outcome, treatment, treated, control, given, num_samples, seed, event, data)
     f = arms[0][0] - arms[1][0]
-    both = Plan([], {}, {}, None, {**plans[0].extrapolated, **plans[1].extrapolated})
-    diag = _diagnostics(engine, {**arms[0][1], **{f"{k} (control)": v for k, v in arms[1][1].items()}}, both)
+    both = dataclasses.replace(plans[0], extrapolated={**plans[0].extrapolated, **plans[1].extrapolated})
+    diag = _diagnostics(engine, both, arms[0][1], arms[1][1])
     g = fmt_values(engine.planner.coerce(given, "given")) if given else ""
     label = (
         f"{name}: E[{outcome} | do({treatment}={treated}){', ' + g if g else ''}] - "
@@ -250,9 +288,9 @@ def att(
                 "is not an effect of it (the effect is zero) and the treated units' weights p(treatment | context) "
                 "are not read before it"
             )
-        mu, logp = _mu(engine, outcome, plan, num_samples, seed, event)
+        mu, draws = _mu(engine, outcome, plan, num_samples, seed, event)
         mus.append(mu)
-        logps.append(logp[treatment][:, 0])
+        logps.append(draws.forced_logp[treatment][:, 0])
     w = np.exp(logps[0])  # p(T=treated | context_k), same contexts in both arms
     f = mus[0] - mus[1]
     est = float((w * f).sum() / w.sum())

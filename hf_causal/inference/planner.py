@@ -34,6 +34,8 @@ class Plan:
     """The variable whose distribution is read from the softmax instead of sampled."""
     extrapolated: dict[str, Any] = field(default_factory=dict)
     """Continuous ``do``/``given`` values outside the training range, forced anyway (``extrapolate=True``)."""
+    targets: list[str] = field(default_factory=list)
+    """The variables the query asks about."""
 
 
 class Planner:
@@ -206,7 +208,7 @@ class Planner:
                     f"sample {untrained}: take them from data (data=rows with those columns) or give them, or "
                     "retrain without loss_variables"
                 )
-        return Plan(order, do, given, readout, extrapolated)
+        return Plan(order, do, given, readout, extrapolated, list(targets))
 
     def order_for(self, needed: set[str], given: set[str]) -> list[str]:
         """The walk's order: the canonical one, or for a random-order model a valid order that puts the

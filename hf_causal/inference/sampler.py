@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,10 @@ class Draws:
     """``[n, n_values]``: the read-out variable's distribution behind each row's context."""
     forced_logp: dict[str, np.ndarray]
     """``{do variable: [n, 2]}``: log p(whole forced value | context), log p of its least likely token."""
+    plan: Plan | None = None
+    """The plan walked."""
+    marginal: dict[str, np.ndarray] = field(default_factory=dict)
+    """``{variable: [n, k]}``: the distribution of a variable summed out exactly (instead of sampled)."""
 
 
 def _dist_rank_world() -> tuple[int, int]:
@@ -73,12 +77,18 @@ class _Walk:
         self.rows = rows
         self.sample_readout = sample_readout
         self.cache = PrefixCache(
-            sampler.model, m, sampler.device, share_prefixes=sampler.share_prefixes, allowed=sampler.allowed
+            sampler.model,
+            m,
+            sampler.device,
+            share_prefixes=sampler.share_prefixes,
+            allowed=None if sampler.mechanism is not None else sampler.allowed,
+            mechanism=sampler.mechanism,
         )
         self.pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (ids [m,k], mask [m,k], variable index)
         self.values: dict[str, list[list[int]]] = {}
         self.forced_logp: dict[str, torch.Tensor] = {}
         self.readout: torch.Tensor | None = None
+        self.marginal: dict[str, torch.Tensor] = {}
         self.remaining = list(plan.order)
 
     def push_const(self, ids: Sequence[int], v: str) -> None:
@@ -113,7 +123,9 @@ class Sampler:
         tokenizer: its :class:`~hf_causal.tokenization.CausalTokenizer`.
         batch_size: rows per batch.
         device: torch device.
-        allowed: the segment attention matrix for ``attention: parents`` (None: full attention).
+        allowed: the segment attention matrix for ``attention: parents`` and the mechanism modes (None:
+            full attention).
+        mechanism: mechanism attention (:mod:`hf_causal.mechanisms`), or None.
         marginalize_max: sum out the last variable before a single-token target exactly when it has
             at most this many values (0 disables).
         share_prefixes: run the model once per distinct token history (exact).
@@ -130,8 +142,10 @@ class Sampler:
         marginalize_max: int = 16,
         share_prefixes: bool = True,
         distributed: bool = True,
+        mechanism=None,
     ):
         self.model = model
+        self.mechanism = mechanism
         self.tokenizer = tokenizer
         self.graph = tokenizer.graph
         self.batch_size = batch_size
@@ -156,7 +170,7 @@ class Sampler:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise QueryError(f"the number of Monte Carlo draws must be a positive integer, got {n!r}")
         values: dict[str, list[list[int]]] = {v: [] for v in plan.order}
-        probs_all, logp_all = [], {d: [] for d in plan.do}
+        probs_all, logp_all, marg_all = [], {d: [] for d in plan.do}, {}
         bs = self.batch_size
         batches = list(enumerate(range(0, n, bs)))
         rank, world = _dist_rank_world() if self.distributed else (0, 1)
@@ -179,7 +193,9 @@ class Sampler:
             dist.all_gather_object(parts, done)
             done = {b: r for part in parts for b, r in part.items()}
         for b, _ in batches:
-            vals, probs, logp = done[b]
+            vals, probs, logp, marg = done[b]
+            for v, p in marg.items():
+                marg_all.setdefault(v, []).append(p)
             for v in vals:
                 values[v].extend(vals[v])
             if probs is not None:
@@ -188,7 +204,8 @@ class Sampler:
                 logp_all[d].append(logp[d])
         readout = torch.cat(probs_all).numpy().astype(float) if probs_all else None
         logp = {d: torch.cat(x).numpy().astype(float) for d, x in logp_all.items() if x}
-        return Draws(values, readout, logp)
+        marginal = {v: torch.cat(x).numpy().astype(float) for v, x in marg_all.items()}
+        return Draws(values, readout, logp, plan, marginal)
 
     # --- one batch --------------------------------------------------------------------------
     def _walk(self, plan: Plan, m: int, gen: torch.Generator, rows, sample_readout: bool):
@@ -209,7 +226,7 @@ class Sampler:
             )
             if _ROLES[self._role(w, v, var, vids)](self, w, v, var, vids, term):
                 break
-        return w.values, w.readout, w.forced_logp
+        return w.values, w.readout, w.forced_logp, w.marginal
 
     def _role(self, w: _Walk, v: str, var, vids: torch.Tensor) -> str:
         plan = w.plan
@@ -287,6 +304,7 @@ class Sampler:
         tv = torch.as_tensor(tok.value_ids[target], dtype=torch.long)
         py = torch.softmax(out[:, tv], -1).cpu().view(m, k, -1)
         w.readout = (pv[:, :, None] * py).sum(1)
+        w.marginal[v] = pv
         w.values[v] = [[] for _ in range(m)]
         w.values[target] = [[] for _ in range(m)]
         return True

@@ -29,12 +29,22 @@ def load_network(name: str):
         return get_example_model(name)
 
 
+def _own_networks():
+    """Networks of our own worlds, by name, as pgmpy models (``recode``: a deterministic re-encoding)."""
+    from .recode import recode_world
+
+    return {
+        "recode": lambda: recode_world().to_pgmpy(string_states=True),
+        "recode-99": lambda: recode_world(eps=0.01).to_pgmpy(string_states=True),
+    }
+
+
 class BNWorld:
     """A discrete Bayesian network as a causal world: graph, sampler, exact do-queries."""
 
     def __init__(self, network: str = "asia"):
         self.name = network
-        self.bn = load_network(network)
+        self.bn = _own_networks()[network]() if network in _own_networks() else load_network(network)
         states = {}
         for cpd in self.bn.get_cpds():
             states.update({k: list(v) for k, v in cpd.state_names.items()})

@@ -149,8 +149,9 @@ class DiscreteSCM:
     def naive_expectation(self, target: str, treatment: str, value: Any) -> float:
         return self.expectation(target, given={treatment: value})
 
-    def to_pgmpy(self):
-        """The discrete part as a pgmpy ``DiscreteBayesianNetwork`` (needs the ``pgmpy`` extra)."""
+    def to_pgmpy(self, string_states: bool = False):
+        """The discrete part as a pgmpy ``DiscreteBayesianNetwork`` (needs the ``pgmpy`` extra); with
+        ``string_states`` the state names are strings, as in pgmpy's bundled networks."""
         from pgmpy.factors.discrete import TabularCPD
         from pgmpy.models import DiscreteBayesianNetwork
 
@@ -168,7 +169,7 @@ class DiscreteSCM:
                     values,
                     evidence=pa or None,
                     evidence_card=[len(d) for d in doms] or None,
-                    state_names={v: self.graph[v].domain() for v in [n, *pa]},
+                    state_names={v: [str(x) if string_states else x for x in self.graph[v].domain()] for v in [n, *pa]},
                 )
             )
         bn.check_model()

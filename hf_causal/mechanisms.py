@@ -1,0 +1,292 @@
+"""Attention whose predictions read only the parents: each variable's tokens are a mechanism of its parents.
+
+With full attention a variable's prediction reads every earlier token; with the parents mask
+(``attention: parents``) it reads its parents' tokens, but over several layers those tokens' hidden
+states already carry *their* ancestors, so the conditional still depends on all ancestors. Under an
+intervention that forces a value the data never showed with its ancestors (``X := x`` where the data
+have ``X = f(S)``), that is extrapolation (method.md §3). Here cross-segment reads are one hop deep
+at every layer, so the prediction of a variable's tokens is a function of its parents' tokens and its
+own earlier tokens only, and an intervention needs the support of each parent configuration only, as
+in a Bayesian network:
+
+``local``       A token attends to its own segment with the layer's ordinary keys and values, and to
+                its parents' segments with keys and values computed by the same layer from the
+                parents' *token embeddings* (layer 0). No hidden state ever mixes two segments.
+``two_stream``  As in XLNet: a content stream in which each segment attends only within itself, and
+                the prediction stream, which reads its own segment and its parents' content streams
+                at the same layer. Richer parent representations (a text parent is read through its
+                own within-segment encoder) at about twice the compute.
+
+Positions count from each segment's start token, so the length of an earlier non-parent segment (a
+text, a move list) cannot leak into a prediction either. The weights are the model's own (GPT-2 or
+BERT-as-decoder blocks, LoRA adapters included): only the forward pass differs, so saved folders are
+ordinary checkpoints and ``causal_config.json`` records the mode.
+
+The module holds the forward pass used by training (through the model classes below, so that the
+Trainer, DDP and peft see ordinary ``transformers`` models) and by the sampler (with
+:class:`MechanismCache`, which supports prefix sharing like the library's caches).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import BertLMHeadModel, GPT2LMHeadModel
+
+__all__ = [
+    "MECHANISM_MODES",
+    "Mechanism",
+    "MechanismCache",
+    "mechanism_forward",
+    "segment_positions",
+    "mechanism_class",
+]
+
+MECHANISM_MODES = ("local", "two_stream")
+
+
+@dataclass
+class Mechanism:
+    """What the forward pass needs besides the weights: the mode and which segment may read which."""
+
+    mode: str
+    allowed: torch.Tensor
+    """``[n_vars + 1, n_vars + 1]`` bool: may segment i read segment j (parents; the last row is ``<eos>``)."""
+
+
+class MechanismCache:
+    """Per layer, the keys and values of every token fed so far: ``own`` (the prediction stream, read by
+    the same segment) and ``cross`` (embedding-level or content-stream, read by children); plus each
+    token's segment, position within its segment and whether it is real (holes are masked out)."""
+
+    def __init__(self, n_layers: int = 0):
+        self.own: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n_layers
+        self.cross: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n_layers
+        self.seg: torch.Tensor | None = None
+        self.pos: torch.Tensor | None = None
+        self.mask: torch.Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.seg is None else self.seg.shape[1]
+
+    def batch_select_indices(self, idx: torch.Tensor) -> None:
+        def pick(kv):
+            return None if kv is None else (kv[0][idx], kv[1][idx])
+
+        self.own = [pick(kv) for kv in self.own]
+        self.cross = [pick(kv) for kv in self.cross]
+        if self.seg is not None:
+            self.seg, self.pos, self.mask = self.seg[idx], self.pos[idx], self.mask[idx]
+
+
+def segment_positions(
+    seg: torch.Tensor, mask: torch.Tensor, prev_seg: torch.Tensor | None = None, prev_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Each token's position within its segment: how many real tokens of the same segment come before it
+    (in ``prev_*``, the tokens already in the cache, and earlier in this chunk)."""
+    same = (seg[:, :, None] == seg[:, None, :]) & mask.bool()[:, None, :]
+    before = torch.tril(torch.ones(seg.shape[1], seg.shape[1], dtype=torch.bool, device=seg.device), -1)
+    pos = (same & before).sum(-1)
+    if prev_seg is not None and prev_seg.shape[1]:
+        pos = pos + ((seg[:, :, None] == prev_seg[:, None, :]) & prev_mask.bool()[:, None, :]).sum(-1)
+    return pos
+
+
+# --- the two architectures -------------------------------------------------------------------------------
+class _GPT2:
+    def __init__(self, base):
+        self.base, self.tr = base, base.transformer
+        self.layers = list(self.tr.h)
+        attn = self.layers[0].attn
+        self.heads, self.dim = attn.num_heads, attn.embed_dim
+
+    def embed(self, ids, pos):
+        return self.tr.drop(self.tr.wte(ids) + self.tr.wpe(pos))
+
+    def kv_q(self, i, x):
+        blk = self.layers[i]
+        return blk.attn.c_attn(blk.ln_1(x)).split(self.dim, dim=2)  # q, k, v
+
+    def scaling(self, i):
+        return self.layers[i].attn.scaling
+
+    def attn_dropout(self, i):
+        return self.layers[i].attn.attn_dropout
+
+    def finish(self, i, x, ctx):
+        blk = self.layers[i]
+        h = x + blk.attn.resid_dropout(blk.attn.c_proj(ctx))
+        return h + blk.mlp(blk.ln_2(h))
+
+    def head(self, h):
+        return self.base.lm_head(self.tr.ln_f(h))
+
+
+class _Bert:
+    def __init__(self, base):
+        self.base, self.bert = base, base.bert
+        self.layers = list(self.bert.encoder.layer)
+        att = self.layers[0].attention.self
+        self.heads, self.dim = att.num_attention_heads, att.all_head_size
+
+    def embed(self, ids, pos):
+        return self.bert.embeddings(input_ids=ids, position_ids=pos, token_type_ids=torch.zeros_like(ids))
+
+    def kv_q(self, i, x):
+        att = self.layers[i].attention.self
+        return att.query(x), att.key(x), att.value(x)
+
+    def scaling(self, i):
+        return self.layers[i].attention.self.scaling
+
+    def attn_dropout(self, i):
+        return self.layers[i].attention.self.dropout
+
+    def finish(self, i, x, ctx):
+        layer = self.layers[i]
+        a = layer.attention.output(ctx, x)
+        return layer.output(layer.intermediate(a), a)
+
+    def head(self, h):
+        return self.base.cls(h)
+
+
+def _arch(base):
+    if hasattr(base, "transformer"):
+        return _GPT2(base)
+    if hasattr(base, "bert"):
+        return _Bert(base)
+    raise TypeError(f"mechanism attention supports GPT-2 and BERT models, not {type(base).__name__}")
+
+
+def _split(x: torch.Tensor, heads: int) -> torch.Tensor:
+    b, t, d = x.shape
+    return x.view(b, t, heads, d // heads).transpose(1, 2)
+
+
+def _attend(q, own, cross, m_own, m_cross, scale, dropout):
+    """Softmax over the union of own-segment keys (``own``) and parent keys (``cross``)."""
+    neg = torch.finfo(q.dtype).min
+    s_own = torch.matmul(q, own[0].transpose(-1, -2)) * scale
+    s_cross = torch.matmul(q, cross[0].transpose(-1, -2)) * scale
+    s = torch.cat([s_own.masked_fill(~m_own, neg), s_cross.masked_fill(~m_cross, neg)], -1)
+    w = dropout(torch.softmax(s, -1))
+    k = own[0].shape[2]
+    out = torch.matmul(w[..., :k], own[1]) + torch.matmul(w[..., k:], cross[1])
+    b, h, t, d = out.shape
+    return out.transpose(1, 2).reshape(b, t, h * d)
+
+
+def _self_only(q, kv, mask, scale, dropout):
+    neg = torch.finfo(q.dtype).min
+    s = (torch.matmul(q, kv[0].transpose(-1, -2)) * scale).masked_fill(~mask, neg)
+    out = torch.matmul(dropout(torch.softmax(s, -1)), kv[1])
+    b, h, t, d = out.shape
+    return out.transpose(1, 2).reshape(b, t, h * d)
+
+
+def _cat(old, new):
+    return new if old is None else (torch.cat([old[0], new[0]], 2), torch.cat([old[1], new[1]], 2))
+
+
+def mechanism_forward(
+    model,
+    input_ids: torch.Tensor,
+    segments: torch.Tensor,
+    key_mask: torch.Tensor,
+    mechanism: Mechanism,
+    cache: MechanismCache | None = None,
+    logits_to_keep: int = 0,
+) -> tuple[torch.Tensor, MechanismCache | None]:
+    """Logits of ``input_ids`` (``[B, T]``; ``segments``: the variable index of each token, the number of
+    variables for ``<eos>``; ``key_mask``: 1 for real tokens, 0 for padding or holes) under
+    mechanism attention. With ``cache``, the tokens continue the cached ones and the cache is extended.
+    ``logits_to_keep``: only the last so many positions' logits (0: all)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    arch = _arch(base)
+    if cache is not None and len(cache.own) != len(arch.layers):
+        cache.own, cache.cross = [None] * len(arch.layers), [None] * len(arch.layers)
+    dev = input_ids.device
+    allowed = mechanism.allowed.to(dev)
+    key_mask = key_mask.to(dev).long()
+    segments = segments.to(dev)
+    prev_len = cache.length if cache is not None else 0
+    prev_seg = cache.seg if cache is not None and prev_len else None
+    prev_mask = cache.mask if cache is not None and prev_len else None
+    pos = segment_positions(segments, key_mask, prev_seg, prev_mask)
+    all_seg = segments if prev_seg is None else torch.cat([prev_seg, segments], 1)
+    all_mask = key_mask if prev_mask is None else torch.cat([prev_mask, key_mask], 1)
+    t_new, t_all = segments.shape[1], all_seg.shape[1]
+    qpos = torch.arange(prev_len, prev_len + t_new, device=dev)[:, None]
+    kpos = torch.arange(t_all, device=dev)[None, :]
+    same = segments[:, :, None] == all_seg[:, None, :]
+    real = all_mask.bool()[:, None, :]
+    diag = (kpos == qpos)[None]
+    m_own = ((same & (kpos <= qpos)[None] & real) | diag)[:, None]
+    m_cross = (~same & allowed[segments[:, :, None], all_seg[:, None, :]] & (kpos < qpos)[None] & real)[:, None]
+
+    h0 = arch.embed(input_ids, pos)
+    h = h0
+    c = h0  # the content stream (two_stream); for local, cross keys come from h0 at every layer
+    for i in range(len(arch.layers)):
+        q, k, v = arch.kv_q(i, h)
+        own = (_split(k, arch.heads), _split(v, arch.heads))
+        if mechanism.mode == "local":
+            _, kc, vc = arch.kv_q(i, h0)
+        else:
+            qc, kc, vc = arch.kv_q(i, c)
+        cross = (_split(kc, arch.heads), _split(vc, arch.heads))
+        if cache is not None:
+            own, cross = _cat(cache.own[i], own), _cat(cache.cross[i], cross)
+            cache.own[i], cache.cross[i] = own, cross
+        scale, drop = arch.scaling(i), arch.attn_dropout(i)
+        ctx = _attend(_split(q, arch.heads), own, cross, m_own, m_cross, scale, drop)
+        if mechanism.mode == "two_stream":
+            c = arch.finish(i, c, _self_only(_split(qc, arch.heads), cross, m_own, scale, drop))
+        h = arch.finish(i, h, ctx)
+    if cache is not None:
+        cache.seg, cache.mask = all_seg, all_mask
+        cache.pos = pos if cache.pos is None else torch.cat([cache.pos, pos], 1)
+    if logits_to_keep:
+        h = h[:, -logits_to_keep:]
+    return arch.head(h), cache
+
+
+# --- model classes: ordinary checkpoints whose forward takes segment_ids --------------------------------
+class _MechanismMixin:
+    """``forward(..., segment_ids=...)`` runs mechanism attention (``self.mechanism``); without
+    ``segment_ids`` the model is the ordinary one."""
+
+    mechanism: Mechanism | None = None
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, segment_ids=None, **kwargs):
+        if segment_ids is None or self.mechanism is None:
+            return super().forward(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs)
+        from transformers.modeling_outputs import CausalLMOutput
+
+        n = self.mechanism.allowed.shape[0] - 1
+        seg = torch.where(segment_ids < 0, n, segment_ids)
+        mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        logits, _ = mechanism_forward(self, input_ids, seg, mask, self.mechanism)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1), ignore_index=-100
+            )
+        return CausalLMOutput(loss=loss, logits=logits)
+
+
+class GPT2WithMechanisms(_MechanismMixin, GPT2LMHeadModel):
+    """GPT-2 whose forward takes ``segment_ids`` (mechanism attention); the weights are GPT-2's."""
+
+
+class BertWithMechanisms(_MechanismMixin, BertLMHeadModel):
+    """BERT-as-decoder whose forward takes ``segment_ids`` (mechanism attention); the weights are BERT's."""
+
+
+def mechanism_class(architecture: str):
+    """The model class of ``architecture`` (``gpt2`` or ``bert``) whose forward takes ``segment_ids``."""
+    return GPT2WithMechanisms if architecture == "gpt2" else BertWithMechanisms

@@ -1,0 +1,90 @@
+"""Which parent configurations the training data showed: the support that a mechanism needs.
+
+A model whose predictions read only the parents (``attention: local`` / ``two_stream``) answers an
+intervention well wherever each affected variable's *parent configuration* was seen in training, as a
+Bayesian network does: forcing ``X := x`` is harmless for a child ``C`` when ``(x, other parents of C)``
+occurred in the data, however unlikely ``x`` was in its context. So training records, for every
+variable whose parents are all single-token variables, the parent configurations it saw and how often
+(:func:`fit_support`, stored in ``causal_config.json``), and each answer reports, per child of an
+intervened variable, the share of its sampled contexts whose configuration the data never showed
+(:func:`unseen_shares`).
+
+Example:
+    >>> import pandas as pd
+    >>> from hf_causal.graph import CausalGraph
+    >>> from hf_causal.tokenization import CausalTokenizer
+    >>> g = CausalGraph.from_dict({"variables": {"S": {"type": "categorical", "values": [0, 1]},
+    ...     "Y": {"type": "categorical", "values": [0, 1]}}, "edges": [["S", "Y"]]})
+    >>> sup = fit_support(g, CausalTokenizer.build(g), pd.DataFrame({"S": [0, 0, 1], "Y": [1, 0, 1]}))
+    >>> sup["Y"]["parents"], len(sup["Y"]["configs"])
+    (['S'], 2)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+__all__ = ["fit_support", "unseen_shares", "MAX_CONFIGS"]
+
+MAX_CONFIGS = 20000
+"""Variables with more distinct parent configurations in the training rows are not recorded."""
+
+
+def _key(ids) -> str:
+    return " ".join(str(int(i)) for i in ids)
+
+
+def fit_support(graph, tokenizer, rows) -> dict[str, Any]:
+    """``{variable: {"parents": [...], "configs": {"id id ...": count}}}`` from the training rows, for every
+    variable with parents that are all single-token variables (value token ids joined by spaces)."""
+    out: dict[str, Any] = {}
+    enc = {}
+    for v in graph.order:
+        pa = graph.parents(v)
+        if not pa or not all(graph[p].is_single_token for p in pa):
+            continue
+        for p in pa:
+            if p not in enc:
+                enc[p] = [tokenizer.encode_value(p, x)[0] for x in rows[p].tolist()]
+        counts = Counter(_key(t) for t in zip(*(enc[p] for p in pa)))
+        if len(counts) > MAX_CONFIGS:
+            continue
+        out[v] = {"parents": pa, "configs": dict(counts)}
+    return out
+
+
+def unseen_shares(support: dict[str, Any], draws, tokenizer) -> dict[str, float]:
+    """For each child of an intervened variable whose parents were all walked (forced, sampled, or summed
+    out exactly), the share of the sampled contexts whose parent configuration the training rows never
+    showed; a summed-out parent counts with its probability."""
+    out: dict[str, float] = {}
+    plan, values, marginal = draws.plan, draws.values, draws.marginal
+    if not support or plan is None or not plan.do:
+        return out
+    for child in plan.order:
+        rec = support.get(child)
+        if rec is None or not any(p in plan.do for p in rec["parents"]):
+            continue
+        parents, seen = rec["parents"], rec["configs"]
+        summed = [p for p in parents if p in marginal]
+        if len(summed) > 1 or any(
+            p not in values or (p not in marginal and values[p] and not values[p][0]) for p in parents
+        ):
+            continue  # a parent not walked (or several summed out): no check for this child
+        ids = {p: [x[0] if x else -1 for x in values[p]] for p in parents if p not in marginal}
+        n = len(next(iter(ids.values()))) if ids else len(marginal[summed[0]])
+        if summed:
+            s = summed[0]
+            weights = marginal[s]  # [n, k] over s's value tokens
+            unseen = np.zeros(n)
+            for j, vid in enumerate(tokenizer.value_ids[s][: weights.shape[1]]):
+                cols = [ids[p] if p != s else [vid] * n for p in parents]
+                miss = np.fromiter((_key(t) not in seen for t in zip(*cols)), dtype=float, count=n)
+                unseen += weights[:, j] * miss
+        else:
+            unseen = np.fromiter((_key(t) not in seen for t in zip(*(ids[p] for p in parents))), dtype=float, count=n)
+        out[child] = float(unseen.mean()) if n else 0.0
+    return out
