@@ -113,9 +113,7 @@ def _forced(diag: dict) -> dict:
     """The forced-value probabilities recorded before the split (later diagnostics add keys, not changes)."""
     keys = ("mean", "min", "least_likely_token_mean")
     return {
-        k: {x: v[x] for x in keys}
-        for k, v in sorted(diag.items())
-        if k.startswith("p_forced[") and isinstance(v, dict)
+        k: {x: v[x] for x in keys} for k, v in sorted(diag.items()) if k.startswith("p_forced[") and isinstance(v, dict)
     }
 
 

@@ -29,15 +29,27 @@ def _model(architecture, seed=0):
     if architecture == "gpt2":
         cfg = GPT2Config(vocab_size=len(TOK), n_positions=64, n_embd=32, n_layer=3, n_head=2, initializer_range=0.3)
     else:
-        cfg = BertConfig(vocab_size=len(TOK), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64, is_decoder=True, initializer_range=0.3)
+        cfg = BertConfig(
+            vocab_size=len(TOK),
+            hidden_size=32,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+            is_decoder=True,
+            initializer_range=0.3,
+        )
     return mechanism_class(architecture)(cfg).eval()
 
 
 def _row(s, t, x):
     ids, seg = [], []
-    for i, (name, toks) in enumerate([("S", TOK.encode_value("S", s)), ("T", TOK.encode_value("T", t)),
-                                      ("X", TOK.encode_value("X", x)), ("Y", [])]):
+    for name, toks in [
+        ("S", TOK.encode_value("S", s)),
+        ("T", TOK.encode_value("T", t)),
+        ("X", TOK.encode_value("X", x)),
+        ("Y", []),
+    ]:
         ids += [TOK.start_ids[name], *toks]
         seg += [GRAPH.order.index(name)] * (1 + len(toks))
     return torch.tensor([ids]), torch.tensor([seg])
@@ -111,7 +123,12 @@ def recode_engines(tmp_path_factory):
     out = {}
     for mode in ("full", "local"):
         d = train_world(
-            tmp_path_factory.mktemp(f"recode_{mode}"), "recode", 4000, 8, attention=mode, per_device_train_batch_size=128
+            tmp_path_factory.mktemp(f"recode_{mode}"),
+            "recode",
+            4000,
+            8,
+            attention=mode,
+            per_device_train_batch_size=128,
         )
         out[mode] = CausalEngine.from_pretrained(d)
     return out
@@ -176,7 +193,9 @@ def test_unsupported_parent_configurations_are_refused(tmp_path):
     from transformers import GPT2Config
 
     model = mechanism_class("gpt2")(GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=1, n_head=2))
-    cfg = CausalConfig(graph=g.to_dict(), token_map=tok.token_map(), attention="local", support=fit_support(g, tok, rows))
+    cfg = CausalConfig(
+        graph=g.to_dict(), token_map=tok.token_map(), attention="local", support=fit_support(g, tok, rows)
+    )
     eng = CausalEngine(model, tok, cfg)
     with pytest.raises(UnsupportedQueryError, match=r"rest entirely on parent configurations of 'Y' \(X, V\)"):
         eng.query("Y", do={"X": 0, "V": 1}, num_samples=50)
