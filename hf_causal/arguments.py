@@ -13,6 +13,7 @@ from transformers import TrainingArguments
 
 from .attention import ATTENTION_MODES
 from .checkpoints import portable_checkpoint, resolve_checkpoint
+from .ensemble import EnsembleSpec
 from .errors import RecipeError
 from .modeling import ARCHITECTURES
 from .sequencify import ORDER_POLICIES
@@ -71,9 +72,21 @@ class DataArguments:
     tokenizer: str | None = field(
         default=None, metadata={"help": "tokenizer to extend (default: base_model's, else closed vocabulary)"}
     )
+    ensemble: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={
+            "help": "several models in one artefact, e.g. {k: 5, method: bootstrap} (intervals that include "
+            "estimation error) or {k: 5, method: crossfit} (doubly robust estimators score each training row with "
+            "the member that did not see it); K times the training"
+        },
+    )
 
     def __post_init__(self) -> None:
         self.graph = parse_mapping(self.graph, "graph")
+        self.ensemble = parse_mapping(self.ensemble, "ensemble")
+        if isinstance(self.ensemble, str) and self.ensemble.isdigit():
+            self.ensemble = int(self.ensemble)
+        EnsembleSpec.parse(self.ensemble)  # fail early
         self.world_options = parse_mapping(self.world_options, "world_options")
         if isinstance(self.loss_variables, str):
             self.loss_variables = [self.loss_variables]

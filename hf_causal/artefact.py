@@ -25,8 +25,9 @@ import re
 from pathlib import Path
 
 from .config import CONFIG_NAME, CausalConfig
+from .ensemble import FOLDS_NAME
 from .errors import ArtefactError
-from .fileio import atomic_folder
+from .fileio import atomic_folder, atomic_write_json
 
 __all__ = [
     "CONFIG_NAME",
@@ -89,6 +90,12 @@ def check_folder(folder: str | Path, config: CausalConfig) -> None:
     refuse_remote_code(folder)
     if not (folder / "tokenizer.json").exists():
         raise ArtefactError(f"{folder} has no tokenizer.json: the folder is incomplete; re-download it or re-train")
+    for weights_folder in member_folders(folder, config):
+        refuse_remote_code(weights_folder)
+        _check_weights(weights_folder, config)
+
+
+def _check_weights(folder: Path, config: CausalConfig) -> None:
     stem = "adapter_model" if config.adapter == "lora" else "model"
     weights = sorted(folder.glob(f"{stem}*.safetensors"))
     if not weights:
@@ -133,18 +140,55 @@ def resolve_folder(repo_or_dir: str | Path, revision: str | None = None) -> Path
         ) from None
 
 
-def save(model, tokenizer, config: CausalConfig, output_dir: str | Path) -> Path:
+def save(model, tokenizer, config: CausalConfig, output_dir: str | Path, folds: dict | None = None) -> Path:
     """Write model + tokenizer + ``causal_config.json`` into ``output_dir`` atomically.
 
-    Trainer checkpoints already in ``output_dir`` are kept.
+    ``model`` is one model, or for an ensemble (``config.ensemble``) the list of members, written to
+    ``members/<j>/``; ``folds``: a crossfit ensemble's training-row hashes and folds. Trainer checkpoints
+    already in ``output_dir`` are kept.
     """
     from .modeling import save_weights
 
     with atomic_folder(output_dir, last=CONFIG_NAME) as tmp:
-        save_weights(model, tmp)
+        if config.ensemble:
+            for sub, m in zip(config.ensemble["members"], model):
+                save_weights(m, tmp / sub)
+        else:
+            save_weights(model, tmp)
+        if folds is not None:
+            atomic_write_json(tmp / FOLDS_NAME, folds)
         tokenizer.save_pretrained(tmp)
         config.save_pretrained(tmp)
     return Path(output_dir)
+
+
+def member_folders(folder: Path, config: CausalConfig) -> list[Path]:
+    """The weights folders of a saved artefact: the folder itself, or an ensemble's ``members/<j>``."""
+    if not config.ensemble:
+        return [folder]
+    subs = config.ensemble.get("members") or []
+    if not subs or len(subs) != config.ensemble.get("k"):
+        raise ArtefactError(
+            f"{folder}/{CONFIG_NAME}: the ensemble lists {len(subs)} members for k={config.ensemble.get('k')}"
+        )
+    out = []
+    for sub in subs:
+        p = (folder / sub).resolve()
+        if folder.resolve() not in p.parents:
+            raise ArtefactError(f"{folder}/{CONFIG_NAME}: ensemble member {sub!r} is outside the folder")
+        out.append(p)
+    return out
+
+
+def load_folds(folder: Path) -> dict | None:
+    """A crossfit ensemble's training-row hashes and folds, or None."""
+    f = Path(folder) / FOLDS_NAME
+    if not f.exists():
+        return None
+    try:
+        return json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtefactError(f"{f} is not valid JSON ({e}): re-download or re-train") from None
 
 
 def check_token_map(tokenizer, config: CausalConfig, where: str | Path) -> None:
@@ -166,7 +210,10 @@ def tokenizer_for(config: CausalConfig, hf_tokenizer, where: str | Path = "the m
 
 
 def load_parts(repo_or_dir: str | Path, revision: str | None = None):
-    """``(model, tokenizer, config)`` of a saved folder or Hub repo; safetensors only, no remote code."""
+    """``(members, tokenizer, config)`` of a saved folder or Hub repo; safetensors only, no remote code.
+
+    ``members`` is a list of ``(model, adapter name or None)``: one for a single model, K for an ensemble
+    (K models, or K named LoRA adapters over one base model)."""
     from transformers import AutoTokenizer
 
     from .modeling import load_weights
@@ -181,5 +228,13 @@ def load_parts(repo_or_dir: str | Path, revision: str | None = None):
             f"{path}: the tokenizer does not load ({type(e).__name__}: {e}); re-download or re-train"
         ) from None
     tok = tokenizer_for(config, hf_tok, path)
-    model = load_weights(path, tok, base_model=config.base_model)
-    return model, tok, config
+    folders = member_folders(path, config)
+    if config.adapter == "lora" and len(folders) > 1:
+        model = load_weights(folders[0], tok, base_model=config.base_model, adapter_name="member-0")
+        for j, f in enumerate(folders[1:], start=1):
+            try:
+                model.load_adapter(str(f), adapter_name=f"member-{j}", is_trainable=False)
+            except Exception as e:  # noqa: BLE001
+                raise ArtefactError(f"{f}: the adapter does not load ({type(e).__name__}: {e})") from None
+        return [(model, f"member-{j}") for j in range(len(folders))], tok, config
+    return [(load_weights(f, tok, base_model=config.base_model), None) for f in folders], tok, config

@@ -70,16 +70,31 @@ def _kv(parser: argparse.ArgumentParser, items: list[str] | None, flag: str) -> 
     return out
 
 
+def _interval_note(ans) -> str:
+    """What an answer's interval covers, in words."""
+    kind = ans.interval_kind
+    if kind == "monte_carlo_only":
+        return (
+            "interval: Monte Carlo error only (a single model); it does not cover the estimation error of the fit. "
+            "Train an ensemble (--ensemble '{k: 5, method: bootstrap}') or use --estimator aipw --data ROWS"
+        )
+    if kind == "influence_function":
+        return "interval: influence-function standard error of the doubly robust estimate (estimation error)"
+    return f"interval: estimation and Monte Carlo error ({ans.members} ensemble members)"
+
+
 def _print_distribution(d) -> None:
     print(
         f"P({d.target} | do({', '.join(f'{k}={v}' for k, v in d.do.items())})"
         + (f", {', '.join(f'{k}={v}' for k, v in d.given.items())}" if d.given else "")
         + ")"
     )
-    print(f"{'value':>12} {'p':>8} {'±1.96 se':>10}")
+    print(f"{'value':>12} {'p':>8} {'95% interval':>20}")
     for k, p in d.probs.items():
-        print(f"{k!s:>12} {p:8.4f} {1.96 * d.se[k]:10.4f}")
+        lo, hi = d.interval(k)
+        print(f"{k!s:>12} {p:8.4f}   [{lo:7.4f}, {hi:7.4f}]")
     print(f"({d.n_samples} Monte Carlo contexts, seed {d.seed}, contexts from the {d.confounder_source})")
+    print(_interval_note(d))
 
 
 def accelerate_config_path(name: str) -> Path:
@@ -195,6 +210,8 @@ def cmd_effect(args: argparse.Namespace, parser) -> int:
         query["data"] = args.data
     if args.event is not None:
         query["event"] = args.event
+    if args.estimator != "plugin":
+        query["estimator"], query["clip"] = args.estimator, args.clip
     eng = _engine(args.model_dir, args.batch_size, args.extrapolate)
     est = run_query(eng, query, num_samples=args.num_samples, seed=args.seed)
     if args.json:
@@ -202,9 +219,10 @@ def cmd_effect(args: argparse.Namespace, parser) -> int:
     else:
         print(est.estimand)
         print(
-            f"  estimate {est.estimate:.4f}  (MC se {est.se:.4f}; 95% [{est.ci_low:.4f}, {est.ci_high:.4f}]; "
+            f"  estimate {est.estimate:.4f}  (se {est.se:.4f}; 95% [{est.ci_low:.4f}, {est.ci_high:.4f}]; "
             f"n={est.n_samples}, seed={est.seed}, contexts from the {est.confounder_source})"
         )
+        print(f"  {_interval_note(est)}")
     if args.plot:
         from .plot import plot_effects
 
@@ -326,6 +344,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--data", help="ATT: rows whose treated units give the contexts; ATE: contexts from rows")
     e.add_argument("--event", help="for a non-numeric outcome: estimate P(outcome = EVENT)")
+    e.add_argument(
+        "--estimator",
+        choices=["plugin", "aipw"],
+        default="plugin",
+        help="plugin: the model's interventional contrast; aipw: doubly robust on the --data rows (their observed "
+        "treatment and outcome), with an influence-function interval",
+    )
+    e.add_argument("--clip", type=float, default=0.01, help="aipw: clip propensities to [clip, 1 - clip]")
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument("--plot", help="write the estimate with its interval to this file")
 

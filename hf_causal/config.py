@@ -41,6 +41,8 @@ class CausalConfig:
         metrics: held-out NLL per variable and other training figures.
         support: the parent configurations the training rows showed, per variable
             (:func:`hf_causal.support.fit_support`); None for folders written before it existed.
+        ensemble: ``{"k", "method", "members"}`` when the folder holds K members (:mod:`hf_causal.ensemble`):
+            their weights are in ``members/<j>/``; None for a single model.
     """
 
     graph: dict[str, Any]
@@ -55,6 +57,7 @@ class CausalConfig:
     loss_variables: list[str] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     support: dict[str, Any] | None = None
+    ensemble: dict[str, Any] | None = None
     hf_causal_version: str = ""
     format_version: int = FORMAT_VERSION
 

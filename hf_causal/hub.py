@@ -79,6 +79,7 @@ def render_model_card(
         base_model=portable_checkpoint(cfg.base_model),
         adapter=cfg.adapter,
         attention=cfg.attention,
+        ensemble=cfg.ensemble,
         parameters=m.get("parameters"),
         trainable_parameters=m.get("trainable_parameters"),
         train_rows=m.get("train_rows"),

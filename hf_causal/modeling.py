@@ -104,7 +104,7 @@ def _uses_mechanisms(attention: str) -> bool:
     return attention in MECHANISM_MODES
 
 
-def _attach_mechanism(model, attention: str, graph):
+def attach_mechanism(model, attention: str, graph):
     if _uses_mechanisms(attention):
         from .attention import segment_attention_matrix
         from .mechanisms import Mechanism
@@ -118,9 +118,9 @@ def build_model(args, tok, max_length: int = 256, seed: int = 0):
     a ``peft`` model when ``args.adapter == "lora"``. :func:`architecture_of` tells what was built."""
     torch.manual_seed(seed)
     if not args.base_model:
-        return _attach_mechanism(_scratch(args, tok, max_length), args.attention, tok.graph)
+        return attach_mechanism(_scratch(args, tok, max_length), args.attention, tok.graph)
     model, arch = load_base(args.base_model, mechanisms=_uses_mechanisms(args.attention))
-    _attach_mechanism(model, args.attention, tok.graph)
+    attach_mechanism(model, args.attention, tok.graph)
     n_old = model.get_input_embeddings().weight.shape[0]
     model.resize_token_embeddings(len(tok), mean_resizing=False)
     model.config.pad_token_id, model.config.eos_token_id = tok.pad_id, tok.eos_id
@@ -157,7 +157,7 @@ def save_weights(model, path: str | Path) -> None:
         model.save_pretrained(str(path))
 
 
-def load_weights(path: str | Path, tok, base_model: str | None = None):
+def load_weights(path: str | Path, tok, base_model: str | None = None, adapter_name: str = "default"):
     """The model of a saved folder: full weights, or ``base_model`` + the LoRA adapter beside them.
 
     The base is rebuilt the way training built it (BERT with ``is_decoder=True``, embeddings
@@ -182,7 +182,7 @@ def load_weights(path: str | Path, tok, base_model: str | None = None):
         model, _ = load_base(base)
         model.resize_token_embeddings(len(tok), mean_resizing=False)
         try:
-            model = PeftModel.from_pretrained(model, str(path), is_trainable=False)  # check_folder: safetensors
+            model = PeftModel.from_pretrained(model, str(path), adapter_name=adapter_name, is_trainable=False)
         except Exception as e:  # noqa: BLE001 - an adapter that does not fit its base is a broken artefact
             raise ArtefactError(f"{path}: the adapter does not load ({type(e).__name__}: {e})") from None
     else:

@@ -26,11 +26,12 @@ from .attention import segment_attention_matrix, segment_mask_4d
 from .checkpoints import resolve_checkpoint
 from .config import CausalConfig
 from .data import load_table, source_name
+from .ensemble import EnsembleSpec, member_rows, row_hashes
 from .errors import DataError, RecipeError
-from .fileio import atomic_write_json
+from .fileio import atomic_folder, atomic_write_json
 from .graph import CausalGraph
 from .mechanisms import MECHANISM_MODES
-from .modeling import architecture_of, build_model, model_summary
+from .modeling import architecture_of, attach_mechanism, build_model, model_summary, save_weights
 from .recipes import parse_recipe
 from .sequencify import Sequencifier, check_columns
 from .support import fit_support
@@ -274,6 +275,7 @@ def _tokenize(graph, df, data_args, model_args, seed, main_process_first):
         all_ds = to_ds(df).map(
             seq, batched=True, with_indices=True, remove_columns=list(graph.order), desc="sequencify"
         )
+        all_ds = all_ds.add_column("row_index", list(range(len(df))))  # which data row each example is
     train_ds = all_ds.select(sorted(perm[n_eval:].tolist()))
     eval_ds = all_ds.select(sorted(perm[:n_eval].tolist())) if n_eval else None
     return graph, tok, seq, train_ds, eval_ds, df
@@ -287,7 +289,8 @@ def train(
     argv: list[str] | tuple[str, ...] = (),
 ) -> Path:
     """Train a causal engine from a recipe (a path, a dict, or None), ``overrides`` and command-line
-    ``--key value`` options ``argv``; returns the output folder.
+    ``--key value`` options ``argv``; returns the output folder. With ``ensemble: {k, method}`` the folder
+    holds K members (:mod:`hf_causal.ensemble`).
 
     Example:
         >>> out = train({"world": "demo", "world_rows": 2000, "num_train_epochs": 1,
@@ -301,67 +304,35 @@ def train(
     graph, tok, seq, train_ds, eval_ds, rows = prepare(
         data_args, model_args, seed=args.seed, main_process_first=lambda: args.main_process_first(desc="sequencify")
     )
-    max_len = max(len(x) for x in train_ds["input_ids"])
-    model = build_model(model_args, tok, max_length=max(2 * max_len, 64), seed=args.seed)
+    spec = EnsembleSpec.parse(data_args.ensemble)
     if args.world_size > 1:
         args.ddp_find_unused_parameters = False  # every parameter is used (peft#951)
-    allowed = segment_attention_matrix(graph) if model_args.attention == "parents" else None
-    with_segments = model_args.attention in MECHANISM_MODES
-    loss_segments = None
-    if data_args.loss_variables is not None:  # names were checked in prepare()
-        loss_segments = [graph.order.index(v) for v in data_args.loss_variables] + [-1]  # -1: <eos>
     args.remove_unused_columns = False  # the collator needs segment_ids for parent-restricted attention
-    callbacks = []
-    if args.early_stopping_patience > 0:
-        if eval_ds is None or not len(eval_ds):
-            raise RecipeError("early_stopping_patience needs held-out rows: set eval_fraction > 0 (e.g. 0.05)")
-        from transformers import EarlyStoppingCallback
-
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
-    ckpt = last_complete_checkpoint(args.output_dir, args.save_only_model) if resume else None
-    if ckpt is not None:
-        logger.warning("resuming from %s", ckpt)
-    trainer = _causal_trainer_class()(
-        prior=_read_totals(ckpt),
-        started=t0,
-        model=model,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds if callbacks else None,
-        data_collator=CausalDataCollator(tok.pad_id, allowed, loss_segments, with_segments),
-        processing_class=tok.hf,
-        callbacks=callbacks or None,
-    )
-    result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-    totals = trainer.run_totals(float(result.training_loss))  # the whole run, the part before a resume included
-    metrics: dict[str, Any] = {
-        "train_loss": totals["loss_sum"] / max(totals["steps"], 1) if totals["steps"] else float(result.training_loss),
-        "train_rows": len(train_ds),
-        "train_seconds": round(totals["seconds"], 2),
-        "train_steps": int(totals["steps"]),
-        "max_sequence_length": int(max_len),
-        "world_size": int(args.world_size),
-        **model_summary(model),
-    }
-    if callbacks:
-        metrics["epochs_trained"] = float(trainer.state.epoch or 0)
-        metrics["best_epoch_eval_loss"] = trainer.state.best_metric
-        if args.process_index == 0:  # the best weights are loaded; the epoch checkpoints are not part of the engine
-            for ck in Path(args.output_dir).glob("checkpoint-*"):
-                shutil.rmtree(ck, ignore_errors=True)
-    if eval_ds is not None and len(eval_ds):
-        nll = evaluate_nll(
-            trainer.model, eval_ds, list(graph.order), tok.pad_id, allowed=allowed, with_segments=with_segments
-        )
-        metrics["eval_rows"] = len(eval_ds)
-        metrics["eval_nll_per_variable"] = {k: round(v, 5) for k, v in nll.items()}
+    fit = _Fit(graph, tok, data_args, model_args, train_ds, eval_ds)
+    if spec.k == 1:
+        model, metrics = fit.one(args, train_ds, resume, t0)
+        models, ensemble, folds = [model], None, None
+    else:
+        plan = member_rows(len(train_ds), spec.k, spec.method, seed=args.seed)
+        staging = Path(args.output_dir) / ".ensemble-members"
+        models, member_metrics = [], []
+        for j, idx in enumerate(plan.members):
+            model, m = fit.member(args, j, train_ds.select(idx.tolist()), staging / f"member-{j}", resume)
+            models.append(model)
+            member_metrics.append(m)
+        metrics = _ensemble_metrics(member_metrics, time.time() - t0)
+        ensemble = {"k": spec.k, "method": spec.method, "members": [f"members/{j}" for j in range(spec.k)]}
+        folds = None
+        if spec.method == "crossfit":
+            train_rows = rows.iloc[train_ds["row_index"]]
+            folds = {"hashes": row_hashes(train_rows, tok, list(graph.order)), "folds": plan.folds}
     if args.process_index == 0:
         config = CausalConfig(
             graph=graph.to_dict(),
             order_policy=data_args.order_policy,
             tokenizer_mode=tok.mode,
             token_map=tok.token_map(),
-            architecture=architecture_of(model),
+            architecture=architecture_of(models[0]),
             base_model=model_args.base_model,
             adapter=model_args.adapter,
             attention=model_args.attention,
@@ -369,9 +340,119 @@ def train(
             loss_variables=list(data_args.loss_variables) if data_args.loss_variables is not None else None,
             metrics=json.loads(json.dumps(metrics, default=float)),
             support=fit_support(graph, tok, rows),  # the parent configurations the data showed
+            ensemble=ensemble,
         )
-        save_artefact(trainer.model, tok, config, args.output_dir)
-    accelerator = getattr(trainer, "accelerator", None)
-    if accelerator is not None:
-        accelerator.wait_for_everyone()
+        save_artefact(models if ensemble else models[0], tok, config, args.output_dir, folds=folds)
+        if ensemble:
+            shutil.rmtree(Path(args.output_dir) / ".ensemble-members", ignore_errors=True)
+    if fit.accelerator is not None:
+        fit.accelerator.wait_for_everyone()
     return Path(args.output_dir)
+
+
+def _ensemble_metrics(members: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """The members' figures, and their means where a mean means something."""
+    out: dict[str, Any] = {"members": members, "train_seconds": round(seconds, 2)}
+    for key in ("train_loss", "parameters", "trainable_parameters", "train_rows", "max_sequence_length", "world_size"):
+        vals = [m[key] for m in members if key in m]
+        if vals:
+            out[key] = vals[0] if key in ("parameters", "trainable_parameters", "world_size") else float(np.mean(vals))
+    nll = [m["eval_nll_per_variable"] for m in members if "eval_nll_per_variable" in m]
+    if nll:
+        out["eval_rows"] = members[0]["eval_rows"]
+        out["eval_nll_per_variable"] = {k: round(float(np.mean([d[k] for d in nll])), 5) for k in nll[0]}
+    return out
+
+
+class _Fit:
+    """Everything the members of a training run share: the collator, the masks, the held-out rows."""
+
+    def __init__(self, graph, tok, data_args, model_args, train_ds, eval_ds):
+        self.graph, self.tok, self.model_args, self.eval_ds = graph, tok, model_args, eval_ds
+        self.max_len = max(len(x) for x in train_ds["input_ids"])
+        self.allowed = segment_attention_matrix(graph) if model_args.attention == "parents" else None
+        self.with_segments = model_args.attention in MECHANISM_MODES
+        loss_segments = None
+        if data_args.loss_variables is not None:  # names were checked in prepare()
+            loss_segments = [graph.order.index(v) for v in data_args.loss_variables] + [-1]  # -1: <eos>
+        self.collator = CausalDataCollator(tok.pad_id, self.allowed, loss_segments, self.with_segments)
+        self.accelerator = None
+
+    def one(self, args, train_ds, resume: bool, t0: float, seed: int | None = None):
+        """Train one model on ``train_ds``; returns it and its metrics."""
+        seed = args.seed if seed is None else seed
+        model = build_model(self.model_args, self.tok, max_length=max(2 * self.max_len, 64), seed=seed)
+        callbacks = []
+        if args.early_stopping_patience > 0:
+            if self.eval_ds is None or not len(self.eval_ds):
+                raise RecipeError("early_stopping_patience needs held-out rows: set eval_fraction > 0 (e.g. 0.05)")
+            from transformers import EarlyStoppingCallback
+
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
+        ckpt = last_complete_checkpoint(args.output_dir, args.save_only_model) if resume else None
+        if ckpt is not None:
+            logger.warning("resuming from %s", ckpt)
+        trainer = _causal_trainer_class()(
+            prior=_read_totals(ckpt),
+            started=t0,
+            model=model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=self.eval_ds if callbacks else None,
+            data_collator=self.collator,
+            processing_class=self.tok.hf,
+            callbacks=callbacks or None,
+        )
+        self.accelerator = getattr(trainer, "accelerator", None)
+        result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        totals = trainer.run_totals(float(result.training_loss))  # the whole run, the part before a resume included
+        metrics: dict[str, Any] = {
+            "train_loss": totals["loss_sum"] / max(totals["steps"], 1)
+            if totals["steps"]
+            else float(result.training_loss),
+            "train_rows": len(train_ds),
+            "train_seconds": round(totals["seconds"], 2),
+            "train_steps": int(totals["steps"]),
+            "max_sequence_length": int(self.max_len),
+            "world_size": int(args.world_size),
+            **model_summary(model),
+        }
+        if callbacks:
+            metrics["epochs_trained"] = float(trainer.state.epoch or 0)
+            metrics["best_epoch_eval_loss"] = trainer.state.best_metric
+            if args.process_index == 0:  # the best weights are loaded; the epoch checkpoints are not part of the engine
+                for ck in Path(args.output_dir).glob("checkpoint-*"):
+                    shutil.rmtree(ck, ignore_errors=True)
+        if self.eval_ds is not None and len(self.eval_ds):
+            nll = evaluate_nll(
+                trainer.model,
+                self.eval_ds,
+                list(self.graph.order),
+                self.tok.pad_id,
+                allowed=self.allowed,
+                with_segments=self.with_segments,
+            )
+            metrics["eval_rows"] = len(self.eval_ds)
+            metrics["eval_nll_per_variable"] = {k: round(v, 5) for k, v in nll.items()}
+        return trainer.model, metrics
+
+    def member(self, args, j: int, rows_ds, folder: Path, resume: bool):
+        """Member ``j`` of an ensemble, trained on ``rows_ds`` (seed + j), or reloaded from ``folder`` when an
+        earlier, interrupted run completed it and ``resume`` is set."""
+        import dataclasses as dc
+
+        from .modeling import load_weights
+
+        done = folder / "member_metrics.json"
+        if resume and done.exists():
+            logger.warning("ensemble member %d was completed by an earlier run: reusing %s", j, folder)
+            model = load_weights(folder, self.tok, base_model=self.model_args.base_model)
+            return attach_mechanism(model, self.model_args.attention, self.graph), json.loads(done.read_text())
+        member_args = dc.replace(args, output_dir=str(folder / "trainer"), seed=args.seed + j)
+        model, metrics = self.one(member_args, rows_ds, resume, time.time())
+        if args.process_index == 0:
+            with atomic_folder(folder) as tmp:
+                save_weights(model, tmp)
+                atomic_write_json(tmp / "member_metrics.json", metrics)
+            shutil.rmtree(folder / "trainer", ignore_errors=True)
+        return model, metrics

@@ -23,7 +23,7 @@ import torch
 
 from ..attention import segment_attention_matrix
 from ..config import CausalConfig
-from ..errors import UnsupportedQueryError
+from ..errors import QueryError, UnsupportedQueryError
 from ..graph import CausalGraph
 from ..mechanisms import MECHANISM_MODES, Mechanism
 from ..tokenization import CausalTokenizer
@@ -31,6 +31,7 @@ from . import estimators
 from .planner import Planner
 from .results import Distribution, Estimate
 from .sampler import Sampler
+from .uncertainty import combine
 
 __all__ = ["CausalEngine", "load"]
 
@@ -73,46 +74,82 @@ class CausalEngine:
         extrapolate: bool = False,
         positivity_threshold: float = 0.01,
         positivity_share: float = 0.1,
+        members: list[tuple[Any, str | None]] | None = None,
     ):
         self.positivity_threshold = positivity_threshold
         self.positivity_share = positivity_share
-        self.model = model.eval()
+        self.folds: dict | None = None  # a crossfit ensemble's training-row folds (set by from_pretrained)
+        self.members = members or [(model, None)]
+        self.model = self.members[0][0]
         self.tokenizer = tokenizer
         self.config = config
         self.graph: CausalGraph = tokenizer.graph
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model.to(self.device)
+        for m in {id(m): m for m, _ in self.members}.values():
+            m.eval().to(self.device)
         vocab = len(tokenizer)
         self.batch_size = batch_size or int(max(64, min(4096, 2e8 // max(vocab, 1) // 4)))
         self.planner = Planner(self.graph, tokenizer, config.order_policy, config.loss_variables, extrapolate)
         allowed = segment_attention_matrix(self.graph) if config.attention != "full" else None
         mechanism = Mechanism(config.attention, allowed) if config.attention in MECHANISM_MODES else None
-        self.sampler = Sampler(
-            self.model,
-            tokenizer,
-            self.batch_size,
-            self.device,
-            allowed=allowed,
-            marginalize_max=marginalize_max,
-            share_prefixes=share_prefixes,
-            distributed=distributed,
-            mechanism=mechanism,
-        )
+        self.samplers = [
+            Sampler(
+                m,
+                tokenizer,
+                self.batch_size,
+                self.device,
+                allowed=allowed,
+                marginalize_max=marginalize_max,
+                share_prefixes=share_prefixes,
+                distributed=distributed,
+                mechanism=mechanism,
+                adapter=adapter,
+            )
+            for m, adapter in self.members
+        ]
+        self.sampler = self.samplers[0]
+
+    @property
+    def ensemble_method(self) -> str | None:
+        """``bootstrap`` or ``crossfit`` for an ensemble, None for a single model."""
+        return (self.config.ensemble or {}).get("method")
+
+    def _over_members(self, fn, *args, combine_answers: bool = True, **kwargs):
+        """``fn(view, ...)`` for every member (a view of this engine with that member's sampler), combined
+        into one answer (:func:`~hf_causal.inference.uncertainty.combine`); warnings are given once."""
+        import warnings
+
+        out = []
+        for j, sampler in enumerate(self.samplers):
+            view = _MemberView(self, sampler)
+            if j == 0:
+                out.append(fn(view, *args, **kwargs))
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    out.append(fn(view, *args, **kwargs))
+        return combine(out, self.ensemble_method) if combine_answers else out
 
     # --- loading / saving ----------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, repo_or_dir: str | Path, revision: str | None = None, **kwargs) -> CausalEngine:
         """Load a folder written by ``hf-causal train`` (or ``save_pretrained``), or a Hub repo; safetensors only."""
-        from ..artefact import load_parts
+        from ..artefact import load_folds, load_parts, resolve_folder
 
-        model, tok, config = load_parts(repo_or_dir, revision)
-        return cls(model, tok, config, **kwargs)
+        path = resolve_folder(repo_or_dir, revision)
+        members, tok, config = load_parts(path)
+        engine = cls(members[0][0], tok, config, members=members, **kwargs)
+        engine.folds = load_folds(path)
+        return engine
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Write model + tokenizer + ``causal_config.json`` atomically."""
         from ..artefact import save
 
-        return save(self.model, self.tokenizer, self.config, path)
+        models = [m for m, _ in self.members]
+        if self.config.ensemble and len({id(m) for m in models}) == 1 and len(models) > 1:
+            raise NotImplementedError("save_pretrained of a LoRA ensemble: copy the folder it was loaded from")
+        return save(models if self.config.ensemble else self.model, self.tokenizer, self.config, path)
 
     # --- queries --------------------------------------------------------------------------
     def sample(
@@ -129,7 +166,15 @@ class CausalEngine:
         Only variables up to the last of ``variables`` (default: all) in the order are generated;
         continuous values are dequantized uniformly within their bin.
         """
-        return estimators.sample(self, n, do, given, seed, variables, progress)
+        if len(self.samplers) == 1:
+            return estimators.sample(self, n, do, given, seed, variables, progress)
+        # an ensemble samples from the mixture of its members: member j draws rows j, j+K, ...
+        k = len(self.samplers)
+        parts = self._over_members(
+            lambda v: estimators.sample(v, -(-n // k), do, given, seed, variables, progress), combine_answers=False
+        )
+        rows = [parts[j % k].iloc[j // k] for j in range(n)]
+        return pd.DataFrame(rows).reset_index(drop=True)
 
     def query(
         self,
@@ -147,7 +192,7 @@ class CausalEngine:
         (never sampled). ``data``: take the pre-treatment context of each row from a dataset
         (``confounder_source="data"``) instead of sampling it from the model.
         """
-        return estimators.distribution(self, target, do, given, num_samples, seed, data, progress)
+        return self._over_members(estimators.distribution, target, do, given, num_samples, seed, data, progress)
 
     def expectation(
         self,
@@ -160,7 +205,7 @@ class CausalEngine:
         data: Any = None,
     ) -> Estimate:
         """E[target | do(...), given] (or P(target = event | ...)) with its MC standard error."""
-        return estimators.expectation(self, target, do, given, num_samples, seed, event, data)
+        return self._over_members(estimators.expectation, target, do, given, num_samples, seed, event, data)
 
     def ate(
         self,
@@ -173,14 +218,22 @@ class CausalEngine:
         seed: int = 0,
         event: Any = None,
         data: Any = None,
+        estimator: str = "plugin",
+        clip: float = 0.01,
     ) -> Estimate:
         """ATE = E[Y | do(T=treated)] - E[Y | do(T=control)] (treated minus control), common random numbers.
 
         With ``given`` this is the CATE. With ``data``, contexts come from the dataset's rows.
+        ``estimator="aipw"``: the doubly robust estimate on the rows of ``data`` (their observed treatment and
+        outcome), with an influence-function interval (:mod:`.doubly_robust`); ``clip``: its propensity clip.
         """
         name = "ATE" if not given else "CATE"
-        return estimators.contrast(
-            self, name, outcome, treatment, treated, control, given, num_samples, seed, event, data
+        if _check_estimator(estimator) == "aipw":
+            from .doubly_robust import aipw
+
+            return aipw(self, name, outcome, treatment, treated, control, data, given, event, clip, seed=seed)
+        return self._over_members(
+            estimators.contrast, name, outcome, treatment, treated, control, given, num_samples, seed, event, data
         )
 
     def cate(
@@ -193,12 +246,25 @@ class CausalEngine:
         num_samples: int = 2000,
         seed: int = 0,
         event: Any = None,
+        data: Any = None,
+        estimator: str = "plugin",
+        clip: float = 0.01,
     ) -> Estimate:
-        """CATE(given) = E[Y | do(treated), given] - E[Y | do(control), given]; given must be pre-treatment."""
+        """CATE(given) = E[Y | do(treated), given] - E[Y | do(control), given]; given must be pre-treatment.
+
+        ``estimator="aipw"`` with ``data``: the mean of the doubly robust scores of the rows in the subgroup."""
         if not given:
             raise UnsupportedQueryError("cate() needs given covariates; use ate() for the average effect")
-        return estimators.contrast(
-            self, "CATE", outcome, treatment, treated, control, given, num_samples, seed, event, None
+        if _check_estimator(estimator) == "aipw":
+            from .doubly_robust import aipw
+
+            return aipw(self, "CATE", outcome, treatment, treated, control, data, given, event, clip, seed=seed)
+        if data is not None:
+            return self._over_members(
+                estimators.contrast, "CATE", outcome, treatment, treated, control, given, num_samples, seed, event, data
+            )
+        return self._over_members(
+            estimators.contrast, "CATE", outcome, treatment, treated, control, given, num_samples, seed, event, None
         )
 
     def att(
@@ -211,15 +277,22 @@ class CausalEngine:
         num_samples: int = 2000,
         seed: int = 0,
         event: Any = None,
+        estimator: str = "plugin",
+        clip: float = 0.01,
     ) -> Estimate:
         """ATT = E[Y(treated) - Y(control) | T = treated].
 
         With ``data``: the contexts are the pre-treatment values of the dataset's rows whose
         treatment equals ``treated`` (each used once; the SE treats them as a sample).
         Without: model draws weighted by the model's p(T = treated | context) (self-normalised
-        importance weights; the effective sample size is reported).
+        importance weights; the effective sample size is reported). ``estimator="aipw"``: the doubly
+        robust ATT on the rows of ``data``.
         """
-        return estimators.att(self, outcome, treatment, treated, control, data, num_samples, seed, event)
+        if _check_estimator(estimator) == "aipw":
+            from .doubly_robust import aipw
+
+            return aipw(self, "ATT", outcome, treatment, treated, control, data, None, event, clip, seed=seed)
+        return self._over_members(estimators.att, outcome, treatment, treated, control, data, num_samples, seed, event)
 
     def individual_effects(
         self,
@@ -242,9 +315,37 @@ class CausalEngine:
         Example:
             >>> ite = engine.individual_effects("recovery", "treatment", 1, 0, data=df)  # doctest: +SKIP
         """
-        return estimators.individual_effects(
-            self, outcome, treatment, treated, control, data, draws_per_row, seed, event
+        per = self._over_members(
+            estimators.individual_effects,
+            outcome,
+            treatment,
+            treated,
+            control,
+            data,
+            draws_per_row,
+            seed,
+            event,
+            combine_answers=False,
         )
+        return np.mean(per, axis=0)  # an ensemble: the mean of its members' effects
+
+
+def _check_estimator(estimator: str) -> str:
+    from .doubly_robust import ESTIMATORS
+
+    if estimator not in ESTIMATORS:
+        raise QueryError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    return estimator
+
+
+class _MemberView:
+    """An engine as seen by one ensemble member: everything shared, but that member's sampler."""
+
+    def __init__(self, engine: CausalEngine, sampler: Sampler):
+        self._engine, self.sampler = engine, sampler
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
 
 
 def load(repo_or_dir: str | Path, revision: str | None = None, **engine_kwargs) -> CausalEngine:

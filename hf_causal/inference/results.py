@@ -42,7 +42,13 @@ def fmt_values(d: Mapping[str, Any]) -> str:
 
 @dataclass
 class Distribution:
-    """P(target | do, given) with Monte Carlo standard errors per value."""
+    """P(target | do, given) with a standard error per value.
+
+    ``se`` is the total standard error: for one model the Monte Carlo error only
+    (``interval_kind="monte_carlo_only"``), for an ensemble estimation and Monte Carlo error
+    (``"estimation+monte_carlo"``; see :mod:`hf_causal.inference.uncertainty`). A 95% interval is
+    ``p ± t_quantile * se``.
+    """
 
     target: str
     probs: dict[Any, float]
@@ -53,13 +59,35 @@ class Distribution:
     given: dict[str, Any] = field(default_factory=dict)
     confounder_source: str = "model"
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    se_monte_carlo: dict[Any, float] | None = None
+    se_estimation: dict[Any, float] | None = None
+    interval_kind: str = "monte_carlo_only"
+    members: int = 1
+    t_quantile: float = Z95
+
+    def interval(self, value: Any) -> tuple[float, float]:
+        """The 95% interval of P(target = value)."""
+        p, s = self.probs[value], self.se[value]
+        return (p - self.t_quantile * s, p + self.t_quantile * s)
 
     def to_dict(self) -> dict[str, Any]:
+        def entry(k):
+            d = {"p": self.probs[k], "se": self.se[k]}
+            if self.se_monte_carlo is not None:
+                d["se_monte_carlo"] = self.se_monte_carlo[k]
+            if self.se_estimation is not None:
+                d["se_estimation"] = self.se_estimation[k]
+            lo, hi = self.interval(k)
+            d["ci_low"], d["ci_high"] = lo, hi
+            return d
+
         out = {
             "target": self.target,
             "do": self.do,
             "given": self.given,
-            "probabilities": {str(k): {"p": self.probs[k], "se": self.se[k]} for k in self.probs},
+            "probabilities": {str(k): entry(k) for k in self.probs},
+            "interval_kind": self.interval_kind,
+            "members": self.members,
             "n_samples": self.n_samples,
             "seed": self.seed,
             "confounder_source": self.confounder_source,
@@ -72,7 +100,12 @@ class Distribution:
 
 @dataclass
 class Estimate:
-    """A point estimate with its Monte Carlo standard error and 95% interval."""
+    """A point estimate with its standard error and 95% interval.
+
+    ``se`` is the total standard error; ``se_monte_carlo`` and ``se_estimation`` are its parts and
+    ``interval_kind`` says what the interval covers: ``monte_carlo_only`` (one model),
+    ``estimation+monte_carlo`` (an ensemble) or ``influence_function`` (the doubly robust estimators).
+    """
 
     estimand: str
     estimate: float
@@ -83,6 +116,10 @@ class Estimate:
     seed: int
     confounder_source: str = "model"
     details: dict[str, Any] = field(default_factory=dict)
+    se_monte_carlo: float | None = None
+    se_estimation: float | None = None
+    interval_kind: str = "monte_carlo_only"
+    members: int = 1
 
     @classmethod
     def from_draws(cls, estimand: str, f: np.ndarray, seed: int, source: str, **details) -> Estimate:
@@ -90,7 +127,7 @@ class Estimate:
         f = np.asarray(f, dtype=float)
         est = float(f.mean())
         se = float(f.std(ddof=1) / math.sqrt(len(f))) if len(f) > 1 else float("nan")
-        return cls(estimand, est, se, est - Z95 * se, est + Z95 * se, len(f), seed, source, jsonable(details))
+        return cls(estimand, est, se, est - Z95 * se, est + Z95 * se, len(f), seed, source, jsonable(details), se)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

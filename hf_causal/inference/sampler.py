@@ -143,9 +143,11 @@ class Sampler:
         share_prefixes: bool = True,
         distributed: bool = True,
         mechanism=None,
+        adapter: str | None = None,
     ):
         self.model = model
         self.mechanism = mechanism
+        self.adapter = adapter
         self.tokenizer = tokenizer
         self.graph = tokenizer.graph
         self.batch_size = batch_size
@@ -169,6 +171,8 @@ class Sampler:
         """Walk ``plan.order`` for ``n`` rows. ``rows``: per-row values of conditioned variables."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise QueryError(f"the number of Monte Carlo draws must be a positive integer, got {n!r}")
+        if self.adapter is not None:  # an ensemble of LoRA adapters over one base: this member's adapter
+            self.model.set_adapter(self.adapter)
         values: dict[str, list[list[int]]] = {v: [] for v in plan.order}
         probs_all, logp_all, marg_all = [], {d: [] for d in plan.do}, {}
         bs = self.batch_size

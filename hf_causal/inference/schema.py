@@ -13,7 +13,9 @@ same thing everywhere.
 ========================================================  ===========================================
 
 Optional keys: ``given``, ``event`` (an outcome value whose probability is the effect's outcome),
-``data`` (a file or table whose rows give the pre-treatment contexts). A partial intervention on a
+``data`` (a file or table whose rows give the pre-treatment contexts), and for effects ``estimator``
+(``plugin``, the default, or ``aipw``: doubly robust on the rows of ``data``) with ``clip`` (its
+propensity clip, default 0.01). A partial intervention on a
 sequence variable is written ``{"partial": {"forced": {"0": "U"}, "length": 4}}`` in ``do`` or as
 ``treated``/``control``.
 
@@ -36,9 +38,9 @@ EFFECTS = ("ate", "att", "cate", "expectation")
 _KEYS = {
     "distribution": ({"target"}, {"do", "given", "data"}),
     "expectation": ({"effect", "target"}, {"do", "given", "data", "event"}),
-    "ate": ({"effect", "outcome", "treatment", "treated", "control"}, {"given", "data", "event"}),
-    "cate": ({"effect", "outcome", "treatment", "treated", "control", "given"}, {"event"}),
-    "att": ({"effect", "outcome", "treatment", "treated", "control"}, {"data", "event"}),
+    "ate": ({"effect", "outcome", "treatment", "treated", "control"}, {"given", "data", "event", "estimator", "clip"}),
+    "cate": ({"effect", "outcome", "treatment", "treated", "control", "given"}, {"event", "data", "estimator", "clip"}),
+    "att": ({"effect", "outcome", "treatment", "treated", "control"}, {"data", "event", "estimator", "clip"}),
 }
 
 
@@ -74,6 +76,9 @@ def parse_query(query: Any) -> dict[str, Any]:
     for key in ("target", "outcome", "treatment"):
         if key in query and not isinstance(query[key], str):
             raise QueryError(f"{key!r} must be a variable name (a string), got {query[key]!r}")
+    clip = query.get("clip", 0.01)
+    if isinstance(clip, bool) or not isinstance(clip, (int, float)):
+        raise QueryError(f"clip must be a number in [0, 0.5), got {clip!r}")
     q = dict(query)
     q["kind"] = kind
     for key in ("do", "given"):
@@ -101,11 +106,14 @@ def run_query(engine, query: Mapping[str, Any], num_samples: int = 2000, seed: i
             q["target"], do=q.get("do"), given=q.get("given"), event=q.get("event"), data=q.get("data"), **kw
         )
     args = (q["outcome"], q["treatment"], q["treated"], q["control"])
+    kw.update(
+        estimator=q.get("estimator", "plugin"), clip=q.get("clip", 0.01), event=q.get("event"), data=q.get("data")
+    )
     if kind == "ate":
-        return engine.ate(*args, given=q.get("given"), event=q.get("event"), data=q.get("data"), **kw)
+        return engine.ate(*args, given=q.get("given"), **kw)
     if kind == "cate":
-        return engine.cate(*args, given=q.get("given") or {}, event=q.get("event"), **kw)
-    return engine.att(*args, data=q.get("data"), event=q.get("event"), **kw)
+        return engine.cate(*args, given=q.get("given") or {}, **kw)
+    return engine.att(*args, **kw)
 
 
 def answer(engine, query: Mapping[str, Any], num_samples: int = 2000, seed: int = 0) -> dict[str, Any]:

@@ -1,0 +1,226 @@
+"""Doubly robust (AIPW) effects on data rows, from the model's own nuisances (method.md §5b).
+
+For each row i with covariates x_i (the variables before the treatment in the order), treatment a_i
+and outcome y_i, the model gives both nuisance functions exactly, by read-out:
+
+* the propensity e_a(x_i) = p(A = a | x_i): the probability of the forced treatment token;
+* the outcome model mu_a(x_i) = E[Y | x_i, do(A = a)]: the outcome's softmax behind the forced value
+  (mediators between A and Y averaged over ``draws_per_row`` draws).
+
+    psi_i = mu_1 - mu_0 + 1[a_i = 1] (y_i - mu_1) / e_1 - 1[a_i = 0] (y_i - mu_0) / e_0
+
+ATE = mean psi_i with the influence-function standard error sd(psi)/sqrt(n); CATE over a subgroup of rows
+is the mean of psi_i there (the DR-learner's first stage); the ATT uses
+psi_i = [1[a_i = 1](y_i - mu_0) - 1[a_i = 0] e_1/e_0 (y_i - mu_0)] / P(A = 1). The estimate is consistent
+when either nuisance is right. With a ``crossfit`` ensemble each training row is scored by the member
+that did not see it (cross-fitting); other rows, and every row of a single model or a bootstrap
+ensemble, use the mean of the members' nuisances. Propensities are clipped to [clip, 1 - clip] and
+the number of clipped rows is reported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DataError, QueryError, UnsupportedQueryError
+from ..interventions import PartialSequence
+from .planner import same_value
+from .results import Z95, Estimate, fmt_values
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import CausalEngine
+
+__all__ = ["ESTIMATORS", "aipw", "aipw_from_nuisances", "member_of_rows"]
+
+ESTIMATORS = ("plugin", "aipw")
+
+
+def member_of_rows(engine: CausalEngine, rows) -> tuple[np.ndarray, bool]:
+    """For each data row, the ensemble member that did not see it in training (-1: none is known, use all
+    members), and whether any row was matched (cross-fitting applies)."""
+    from ..ensemble import row_hashes
+
+    n = len(rows)
+    folds = engine.folds
+    if not folds or engine.ensemble_method != "crossfit":
+        return np.full(n, -1), False
+    names = [v for v in engine.graph.order if v in rows.columns]
+    if len(names) != len(engine.graph.order):
+        return np.full(n, -1), False
+    pending: dict[str, list[int]] = defaultdict(list)
+    for h, f in zip(folds["hashes"], folds["folds"]):
+        pending[h].append(f)
+    out = np.full(n, -1)
+    for i, h in enumerate(row_hashes(rows, engine.tokenizer, names)):
+        if pending.get(h):
+            out[i] = pending[h].pop(0)
+    return out, bool((out >= 0).any())
+
+
+def _outcome_values(engine: CausalEngine, rows, outcome: str, event: Any) -> np.ndarray:
+    var = engine.graph[outcome]
+    y = []
+    for i, x in zip(rows.index, rows[outcome].tolist()):
+        try:
+            v = var.coerce(x)
+        except DataError as e:
+            raise DataError(f"row {i}: {e}") from None
+        if event is not None:
+            y.append(float(v == var.coerce(event)))
+        elif v is None or not var.is_numeric:
+            raise UnsupportedQueryError(
+                f"outcome {outcome!r}: a doubly robust estimate needs a numeric outcome or event=<value>"
+            )
+        else:
+            y.append(float(v))
+    return np.asarray(y, dtype=float)
+
+
+def aipw_from_nuisances(
+    estimand: str,
+    y: np.ndarray,
+    a: np.ndarray,
+    mu1: np.ndarray,
+    mu0: np.ndarray,
+    e1: np.ndarray,
+    e0: np.ndarray,
+    clip: float = 0.01,
+) -> tuple[float, float, int]:
+    """``(estimate, influence-function se, clipped rows)`` from per-row nuisances; ``a`` is 1 (treated),
+    0 (control) or -1 (another treatment value, which enters only through mu)."""
+    clipped = int(((e1 < clip) | (e1 > 1 - clip) | (e0 < clip) | (e0 > 1 - clip)).sum())
+    e1, e0 = np.clip(e1, clip, 1 - clip), np.clip(e0, clip, 1 - clip)
+    t1, t0 = (a == 1).astype(float), (a == 0).astype(float)
+    if estimand == "ATT":
+        p1 = t1.mean()
+        psi = (t1 * (y - mu0) - t0 * e1 / e0 * (y - mu0)) / p1
+        est = float(psi.mean())
+        phi = psi - t1 * est / p1  # influence function of the ratio estimator
+    else:
+        psi = mu1 - mu0 + t1 * (y - mu1) / e1 - t0 * (y - mu0) / e0
+        est = float(psi.mean())
+        phi = psi
+    se = float(phi.std(ddof=1) / math.sqrt(len(phi))) if len(phi) > 1 else float("nan")
+    return est, se, clipped
+
+
+def aipw(
+    engine: CausalEngine,
+    estimand: str,
+    outcome: str,
+    treatment: str,
+    treated: Any,
+    control: Any,
+    data: Any,
+    given: dict[str, Any] | None = None,
+    event: Any = None,
+    clip: float = 0.01,
+    draws_per_row: int = 1,
+    seed: int = 0,
+) -> Estimate:
+    """The doubly robust ATE, ATT or CATE (``estimand``) on the rows of ``data`` (see the module docstring)."""
+    from ..data import load_table, source_name
+    from .estimators import _mu
+
+    if estimand not in ("ATE", "ATT", "CATE"):
+        raise QueryError(f"estimand must be ATE, ATT or CATE, got {estimand!r}")
+    if data is None:
+        raise UnsupportedQueryError(
+            "estimator='aipw' works on data rows (their observed treatment and outcome): pass data=..."
+        )
+    tvar = engine.planner.variable(treatment, "treatment")
+    engine.planner.variable(outcome, "outcome")
+    if isinstance(treated, PartialSequence) or isinstance(control, PartialSequence) or not tvar.is_single_token:
+        raise UnsupportedQueryError(
+            f"estimator='aipw' needs a categorical or integer treatment; {treatment!r} is {tvar.type} (its "
+            "propensity of a whole sequence is not a single read-out)"
+        )
+    if not 0 <= clip < 0.5:
+        raise QueryError(f"clip must be in [0, 0.5), got {clip}")
+    where = source_name(data)
+    df = load_table(data, engine.graph)
+    missing = [c for c in (treatment, outcome) if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{where} has no column(s) {missing}: a doubly robust estimate needs the observed treatment and outcome"
+        )
+    try:
+        a1, a0 = tvar.coerce(treated), tvar.coerce(control)
+    except DataError as e:
+        raise QueryError(f"treated/control: {e}") from None
+    if estimand == "CATE":
+        if not given:
+            raise UnsupportedQueryError("the doubly robust CATE needs given covariates to define the subgroup")
+        for k, v in engine.planner.coerce(given, "given").items():
+            if k not in df.columns:
+                raise DataError(f"{where} has no column {k!r} to select the subgroup {k}={v!r}")
+            var = engine.graph[k]
+            df = df[df[k].map(lambda x, var=var, v=v: same_value(var, x, v))]
+        if not len(df):
+            raise DataError(f"{where} has no row in the subgroup {fmt_values(given)}")
+    df = df.reset_index(drop=True)
+    a = df[treatment].map(lambda x: 1 if same_value(tvar, x, a1) else (0 if same_value(tvar, x, a0) else -1)).to_numpy()
+    y = _outcome_values(engine, df, outcome, event)
+    if estimand == "ATT" and not (a == 1).any():
+        raise DataError(f"{where} has no row with {treatment} = {treated!r}: the ATT is undefined")
+    member, crossfit = member_of_rows(engine, df)
+    rep = df.loc[df.index.repeat(draws_per_row)].reset_index(drop=True)
+    mus = {1: [], 0: []}
+    props = {1: [], 0: []}
+    from .engine import _MemberView
+
+    for sampler in engine.samplers:
+        view = _MemberView(engine, sampler)
+        for arm, val in ((1, treated), (0, control)):
+            plan, rows = engine.planner.plan_with_data([outcome], {treatment: val}, None, rep, outcome)
+            mu, draws = _mu(view, outcome, plan, len(rep), seed, event, rows)
+            lp = draws.forced_logp[treatment][:, 0]
+            mus[arm].append(mu.reshape(len(df), draws_per_row).mean(1))
+            props[arm].append(np.exp(lp).reshape(len(df), draws_per_row).mean(1))
+    k = len(engine.samplers)
+
+    def pick(values: list[np.ndarray]) -> np.ndarray:
+        stacked = np.stack(values)  # [k, n]
+        mean = stacked.mean(0)
+        return np.where(member >= 0, stacked[np.clip(member, 0, k - 1), np.arange(len(member))], mean)
+
+    mu1, mu0, e1, e0 = pick(mus[1]), pick(mus[0]), pick(props[1]), pick(props[0])
+    est, se, clipped = aipw_from_nuisances(estimand, y, a, mu1, mu0, e1, e0, clip)
+    t1, t0 = (a == 1).astype(float), (a == 0).astype(float)
+    g = fmt_values(given) if given else ""
+    label = (
+        f"{estimand} (doubly robust, AIPW): E[{outcome} | do({treatment}={treated}){', ' + g if g else ''}] - "
+        f"E[{outcome} | do({treatment}={control}){', ' + g if g else ''}]"
+    )
+    details = {
+        "estimator": "aipw",
+        "rows": int(len(df)),
+        "treated_rows": int(t1.sum()),
+        "control_rows": int(t0.sum()),
+        "propensity_clip": clip,
+        "clipped_rows": clipped,
+        "cross_fitted_rows": int((member >= 0).sum()),
+        "cross_fitted": crossfit,
+        "members": k,
+        "plug_in": float((mu1 - mu0)[t1 == 1].mean() if estimand == "ATT" else (mu1 - mu0).mean()),
+        "propensity_mean_treated": float(e1.mean()),
+    }
+    return Estimate(
+        label,
+        est,
+        se,
+        est - Z95 * se,
+        est + Z95 * se,
+        int(len(df)),
+        seed,
+        "data",
+        details,
+        se_monte_carlo=None,
+        se_estimation=se,
+        interval_kind="influence_function",
+        members=k,
+    )

@@ -1,0 +1,226 @@
+"""Ensembles, intervals that say what they cover, and doubly robust effects (issue #16)."""
+
+import json
+import math
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+import hf_causal
+from hf_causal import CausalEngine, train
+from hf_causal.inference.doubly_robust import aipw_from_nuisances, member_of_rows
+from hf_causal.inference.results import Estimate
+from hf_causal.inference.uncertainty import MonteCarloOnlyWarning, combine, t_quantile
+
+Y, T = "recovery", "treatment"
+
+
+@pytest.fixture(scope="module")
+def bootstrap_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ens_boot")
+    train(
+        {
+            "world": "demo",
+            "world_rows": 600,
+            "num_train_epochs": 1,
+            "n_embd": 16,
+            "output_dir": str(out),
+            "logging_steps": 10**6,
+            "ensemble": {"k": 3, "method": "bootstrap"},
+        }
+    )
+    return out
+
+
+def test_ensemble_round_trips_through_save_hub_load_and_pipeline(bootstrap_dir, tmp_path, monkeypatch):
+    from test_hub_pipeline import FakeHub
+
+    eng = CausalEngine.from_pretrained(bootstrap_dir)
+    assert len(eng.samplers) == 3 and eng.config.ensemble["method"] == "bootstrap"
+    assert sorted(p.name for p in (bootstrap_dir / "members").iterdir()) == ["0", "1", "2"]
+    assert not (bootstrap_dir / ".ensemble-members").exists()
+    ref = eng.ate(Y, T, 1, 0, num_samples=200, seed=1)
+    assert (
+        ref.members == 3 and ref.interval_kind == "estimation+monte_carlo" and len(ref.details["member_estimates"]) == 3
+    )
+    assert len(set(ref.details["member_estimates"])) == 3  # three different fits
+    copy = tmp_path / "copy"
+    shutil.copytree(bootstrap_dir, copy)
+    hub = FakeHub(tmp_path / "hub")
+    hf_causal.push_to_hub(copy, "someone/ens", api=hub)
+    card = (tmp_path / "hub" / "someone--ens" / "README.md").read_text()
+    assert "Ensemble: 3 members (bootstrap)" in card
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", hub.snapshot_download)
+    q = {"effect": "ate", "outcome": Y, "treatment": T, "treated": 1, "control": 0}
+    via_hub = hf_causal.load("someone/ens").ate(Y, T, 1, 0, num_samples=200, seed=1)
+    via_pipe = hf_causal.pipeline("someone/ens")(q, num_samples=200, seed=1)
+    assert via_hub.estimate == ref.estimate and via_hub.se == ref.se
+    assert via_pipe == ref.to_dict()
+
+
+def test_lora_ensemble_is_k_named_adapters_over_one_base(tmp_path):
+    from hf_causal.testing import tiny_gpt2_checkpoint
+
+    base = tiny_gpt2_checkpoint(tmp_path / "gpt2")
+    out = train(
+        {
+            "world": "demo",
+            "world_rows": 200,
+            "base_model": str(base),
+            "num_train_epochs": 1,
+            "output_dir": str(tmp_path / "ens"),
+            "logging_steps": 10**6,
+            "ensemble": {"k": 2, "method": "crossfit"},
+        }
+    )
+    eng = CausalEngine.from_pretrained(out)
+    assert {a for _, a in eng.members} == {"member-0", "member-1"}
+    assert len({id(m) for m, _ in eng.members}) == 1  # one base model in memory
+    assert all((out / "members" / j / "adapter_model.safetensors").exists() for j in ("0", "1"))
+    per = [eng._over_members(lambda v: v.sampler.adapter, combine_answers=False)]
+    assert per == [["member-0", "member-1"]]
+    a = eng.query(Y, do={T: 1}, num_samples=50, seed=0)
+    b = CausalEngine.from_pretrained(out).query(Y, do={T: 1}, num_samples=50, seed=0)
+    assert a.probs == b.probs and a.members == 2
+
+
+def test_crossfitting_never_scores_a_training_row_with_a_member_that_saw_it(tmp_path):
+    """Rows with a continuous column are unique; every training row gets the member of its fold, which
+    was trained on the other folds only, and rows the artefact never saw get every member (-1)."""
+    from hf_causal.ensemble import member_rows
+    from hf_causal.worlds import demo_world
+
+    w = demo_world(continuous=True)
+    out = train(
+        {
+            "world": "demo-continuous",
+            "world_rows": 300,
+            "num_train_epochs": 1,
+            "n_embd": 16,
+            "output_dir": str(tmp_path / "cf"),
+            "logging_steps": 10**6,
+            "ensemble": {"k": 3, "method": "crossfit"},
+        }
+    )
+    eng = CausalEngine.from_pretrained(out)
+    rows = w.sample(300, seed=0)  # the training table (world_seed 0)
+    member, crossfit = member_of_rows(eng, rows)
+    assert crossfit
+    folds = json.loads((out / "ensemble_folds.json").read_text())
+    n_train = len(folds["folds"])
+    plan = member_rows(n_train, 3, "crossfit", seed=0)
+    assert plan.folds == folds["folds"]
+    # the training rows are the rows not held out for the loss (eval_fraction 0.05): recover their order
+    seen = member >= 0
+    assert seen.sum() == n_train and (~seen).sum() == 300 - n_train
+    train_positions = np.cumsum(seen) - 1
+    for i in np.flatnonzero(seen):
+        j = member[i]
+        assert train_positions[i] not in set(plan.members[j].tolist())  # member j never saw row i
+    fresh, _ = member_of_rows(eng, w.sample(50, seed=99))
+    assert (fresh == -1).all()
+
+
+def test_doubly_robust_is_doubly_robust():
+    """With the true propensity, a constant (wrong) outcome model still gives the exact ATE; with the true
+    outcome model, a constant (wrong) propensity does too; the plug-in of the wrong outcome model does not."""
+    from hf_causal.worlds import demo_world
+
+    w = demo_world()
+    rows = w.sample(20000, seed=3)
+    exact = w.ate(Y, T, 1, 0)
+    ctx = list(zip(rows["age"], rows["severity"]))
+    e1 = np.array([w.distribution(T, given={"age": a, "severity": s})[1] for a, s in ctx])
+    mu = {t: np.array([w.expectation(Y, do={T: t}, given={"age": a, "severity": s}) for a, s in ctx]) for t in (0, 1)}
+    y = rows[Y].to_numpy(float)
+    a = rows[T].to_numpy()
+    const = np.full(len(rows), y.mean())
+    est_e, se_e, _ = aipw_from_nuisances("ATE", y, a, const, const, e1, 1 - e1)
+    est_mu, se_mu, _ = aipw_from_nuisances("ATE", y, a, mu[1], mu[0], np.full(len(rows), 0.5), np.full(len(rows), 0.5))
+    assert abs(est_e - exact) < 3 * se_e + 0.01 and abs(est_mu - exact) < 3 * se_mu + 0.01
+    assert abs((const - const).mean() - exact) > 0.2  # the plug-in of the constant outcome model is 0
+    att_exact = w.att(Y, T, 1, 0)
+    est_att, se_att, _ = aipw_from_nuisances("ATT", y, a, const, const, e1, 1 - e1)
+    assert abs(est_att - att_exact) < 3 * se_att + 0.01
+
+
+def test_engine_aipw_on_the_demo_is_close_to_exact(demo_engine, demo_world_):
+    rows = demo_world_.sample(20000, seed=0)  # the demo model's own rows: no crossfit for a single model
+    exact = demo_world_.ate(Y, T, 1, 0)
+    dr = demo_engine.ate(Y, T, 1, 0, data=rows, estimator="aipw")
+    assert dr.interval_kind == "influence_function" and dr.details["clipped_rows"] == 0
+    assert abs(dr.estimate - exact) < 0.04 and dr.ci_low < exact < dr.ci_high
+    naive = demo_world_.naive_expectation(Y, T, 1) - demo_world_.naive_expectation(Y, T, 0)
+    assert abs(naive - exact) > 0.1  # the confounded difference in means would miss
+    att = demo_engine.att(Y, T, 1, 0, data=rows, estimator="aipw")
+    assert abs(att.estimate - demo_world_.att(Y, T, 1, 0)) < 0.05
+    cate = demo_engine.cate(Y, T, 1, 0, given={"age": "old"}, data=rows, estimator="aipw")
+    assert abs(cate.estimate - demo_world_.cate(Y, T, 1, 0, {"age": "old"})) < 0.06
+
+
+def test_aipw_refusals(tiny_engine, demo_world_):
+    from hf_causal import DataError, QueryError, UnsupportedQueryError
+
+    rows = demo_world_.sample(50, seed=0)
+    with pytest.raises(UnsupportedQueryError, match="works on data rows"):
+        tiny_engine.ate(Y, T, 1, 0, estimator="aipw")
+    with pytest.raises(DataError, match=r"no column\(s\) \['recovery'\]"):
+        tiny_engine.ate(Y, T, 1, 0, data=rows.drop(columns=[Y]), estimator="aipw")
+    with pytest.raises(QueryError, match="estimator must be one of"):
+        tiny_engine.ate(Y, T, 1, 0, data=rows, estimator="tmle")
+    with pytest.raises(UnsupportedQueryError, match="numeric outcome or event"):
+        tiny_engine.ate("age", T, 1, 0, data=rows, estimator="aipw")
+
+
+def test_single_model_answers_say_their_interval_is_monte_carlo_only(tiny_engine, capsys, tiny_model_dir):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = tiny_engine.ate(Y, T, 1, 0, num_samples=50)
+        d = tiny_engine.query(Y, do={T: 1}, num_samples=50)
+    assert est.interval_kind == "monte_carlo_only" and d.to_dict()["interval_kind"] == "monte_carlo_only"
+    assert est.se_monte_carlo == est.se and est.se_estimation is None
+    assert any(
+        issubclass(w.category, MonteCarloOnlyWarning) and "Monte Carlo error only" in str(w.message) for w in caught
+    )
+    from hf_causal.cli import main
+
+    assert (
+        main(
+            [
+                "effect",
+                str(tiny_model_dir),
+                "--outcome",
+                Y,
+                "--treatment",
+                T,
+                "--treated",
+                "1",
+                "--control",
+                "0",
+                "--num-samples",
+                "20",
+            ]
+        )
+        == 0
+    )
+    assert "interval: Monte Carlo error only (a single model)" in capsys.readouterr().out
+
+
+def test_combining_members():
+    def est(x, se):
+        return Estimate("x", x, se, x - 1.96 * se, x + 1.96 * se, 100, 0, "model", {}, se)
+
+    xs, ses = [0.1, 0.3, 0.2, 0.4], [0.01] * 4
+    boot = combine([est(x, s) for x, s in zip(xs, ses)], "bootstrap")
+    jack = combine([est(x, s) for x, s in zip(xs, ses)], "crossfit")
+    assert boot.estimate == pytest.approx(0.25) and jack.estimate == pytest.approx(0.25)
+    assert boot.se_monte_carlo == pytest.approx(0.01 / 2)
+    assert boot.se_estimation == pytest.approx(math.sqrt(np.var(xs, ddof=1) - 0.01**2))
+    spread = 3 / 4 * sum((x - 0.25) ** 2 for x in xs)
+    assert jack.se_estimation == pytest.approx(math.sqrt(spread - 9 / 4 * 0.01**2))
+    assert jack.se_estimation > boot.se_estimation  # overlapping folds understate the spread: the jackknife inflates it
+    assert boot.ci_high - boot.estimate == pytest.approx(t_quantile(3) * boot.se)
