@@ -168,22 +168,19 @@ def _split(x: torch.Tensor, heads: int) -> torch.Tensor:
 
 
 def _attend(q, own, cross, m_own, m_cross, scale, dropout):
-    """Softmax over the union of own-segment keys (``own``) and parent keys (``cross``)."""
-    neg = torch.finfo(q.dtype).min
-    s_own = torch.matmul(q, own[0].transpose(-1, -2)) * scale
-    s_cross = torch.matmul(q, cross[0].transpose(-1, -2)) * scale
-    s = torch.cat([s_own.masked_fill(~m_own, neg), s_cross.masked_fill(~m_cross, neg)], -1)
-    w = dropout(torch.softmax(s, -1))
-    k = own[0].shape[2]
-    out = torch.matmul(w[..., :k], own[1]) + torch.matmul(w[..., k:], cross[1])
+    """Attention over the union of own-segment keys (``own``) and parent keys (``cross``), one fused call."""
+    k = torch.cat([own[0], cross[0]], 2)
+    v = torch.cat([own[1], cross[1]], 2)
+    mask = torch.cat([m_own, m_cross], -1)
+    p = dropout.p if dropout.training else 0.0
+    out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=scale)
     b, h, t, d = out.shape
     return out.transpose(1, 2).reshape(b, t, h * d)
 
 
 def _self_only(q, kv, mask, scale, dropout):
-    neg = torch.finfo(q.dtype).min
-    s = (torch.matmul(q, kv[0].transpose(-1, -2)) * scale).masked_fill(~mask, neg)
-    out = torch.matmul(dropout(torch.softmax(s, -1)), kv[1])
+    p = dropout.p if dropout.training else 0.0
+    out = nn.functional.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask, dropout_p=p, scale=scale)
     b, h, t, d = out.shape
     return out.transpose(1, 2).reshape(b, t, h * d)
 
