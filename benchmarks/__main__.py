@@ -3,13 +3,14 @@
 import argparse
 import sys
 
-from . import bnlearn, chess, demo_world, ihdp, lalonde, maze, papers, parent_attention, startup
+from . import attention, bnlearn, chess, coverage, demo_world, ihdp, lalonde, maze, papers, startup
 
 BENCHMARKS = {
     "startup": startup,
     "demo_world": demo_world,
-    "parent_attention": parent_attention,
+    "attention": attention,
     "bnlearn": bnlearn,
+    "coverage": coverage,
     "ihdp": ihdp,
     "lalonde": lalonde,
     "maze": maze,

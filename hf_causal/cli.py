@@ -42,7 +42,19 @@ EPILOG_EFFECT = """examples:
   hf-causal effect outputs/demo --outcome recovery --treatment treatment --treated 1 --control 0
   hf-causal effect outputs/demo --outcome recovery --treatment treatment --treated 1 --control 0 --estimand att --data rows.csv
   hf-causal effect outputs/demo --outcome recovery --treatment treatment --treated 1 --control 0 --estimand cate --given age=old
-ATE = E[Y | do(T=treated)] - E[Y | do(T=control)] (treated minus control).
+  hf-causal effect outputs/demo --outcome recovery --treatment treatment --treated 1 --control 0 --estimand cate --given severity=severe
+ATE = E[Y | do(T=treated)] - E[Y | do(T=control)] (treated minus control). --given may name any
+pre-treatment variable: off an initial segment of the order it is answered by likelihood weighting,
+and the answer reports the effective sample size of the weights.
+"""
+
+EPILOG_COUNTERFACTUAL = """examples:
+  hf-causal counterfactual outputs/demo --data patients.csv --do treatment=0 --target recovery
+  hf-causal counterfactual outputs/demo --data patients.csv --do treatment=0 --target recovery --target readmitted --json
+For each factual row (every variable up to the last target observed), the distribution of the targets in
+the world where the intervention had held: abduction of each token's Gumbel noise from the row, then a
+replay under do(). Assumption (stated in every answer): counterfactual stability, a Gumbel-max structural
+model of the model's own conditionals; it cannot be tested from data.
 """
 
 
@@ -245,12 +257,39 @@ def cmd_sample(args: argparse.Namespace, parser) -> int:
         seed=args.seed,
         variables=args.variables,
         progress=True,
+        weights=args.weights,
     )
     for c in df.columns:
         if df[c].map(lambda x: isinstance(x, list)).any():
             df[c] = df[c].map(lambda x: " ".join(x) if isinstance(x, list) else x)
     atomic_write_text(args.output, df.to_csv(index=False))
     print(f"wrote {len(df)} rows to {args.output}")
+    if "effective_sample_size" in df.attrs:
+        print(f"  likelihood weighting: effective sample size {df.attrs['effective_sample_size']:.0f} of {args.n}")
+    return 0
+
+
+def cmd_counterfactual(args: argparse.Namespace, parser) -> int:
+    from .inference.schema import run_query
+
+    query = {"effect": "counterfactual", "target": args.target, "do": _kv(parser, args.do, "--do"), "data": args.data}
+    if not query["do"]:
+        parser.error("a counterfactual needs at least one --do A=a")
+    eng = _engine(args.model_dir, args.batch_size, args.extrapolate)
+    cf = run_query(eng, query, num_samples=args.num_samples, seed=args.seed)
+    if args.json:
+        print(json.dumps(cf.to_dict(), indent=2, allow_nan=False))
+        return 0
+    do = ", ".join(f"{k}={v}" for k, v in cf.do.items())
+    for i, (fact, dist) in enumerate(zip(cf.factual, cf.distributions)):
+        print(f"row {i}: " + ", ".join(f"{k}={v}" for k, v in fact.items()))
+        for t in cf.targets:
+            if t in dist:
+                probs = "  ".join(f"{k}: {p:.3f}" for k, p in dist[t].items())
+                print(f"  {t} had do({do}) held:  {probs}")
+            else:
+                print(f"  {t} had do({do}) held:  {cf.samples[i][t][0]!r} (first of {cf.num_samples} draws)")
+    print(f"assumption: {cf.assumption}")
     return 0
 
 
@@ -300,13 +339,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--num-processes", type=int, help="override the accelerate config's number of processes")
 
-    def common(sp, with_given=True):
+    def common(sp, with_given=True, samples=(2000, "Monte Carlo contexts")):
         sp.add_argument("model_dir", help="folder written by `hf-causal train` (or a Hub repo id)")
         if with_given:
             sp.add_argument(
-                "--given", action="append", metavar="X=x", help="condition on a pre-treatment variable (repeatable)"
+                "--given",
+                action="append",
+                metavar="X=x",
+                help="condition on any variable (repeatable); off an initial segment of the order by likelihood "
+                "weighting, with the effective sample size reported; a continuous value means its bin",
             )
-        sp.add_argument("--num-samples", type=_positive_int, default=2000, help="Monte Carlo contexts (default 2000)")
+        sp.add_argument(
+            "--num-samples", type=_positive_int, default=samples[0], help=f"{samples[1]} (default {samples[0]})"
+        )
         sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         sp.add_argument(
             "--batch-size",
@@ -366,6 +411,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=_positive_int, default=1000, help="number of rows (default 1000)")
     s.add_argument("-o", "--output", required=True, help="CSV file to write")
     s.add_argument("--variables", nargs="+", help="only generate up to these variables")
+    s.add_argument(
+        "--weights",
+        choices=["resample", "column"],
+        default="resample",
+        help="evidence off an initial segment (likelihood weighting): resample to equal-weight rows (default; rows "
+        "repeat) or write the weighted draws with a 'weight' column",
+    )
+
+    c = sub.add_parser(
+        "counterfactual",
+        help="unit-level counterfactuals of factual rows: had do(...) held",
+        epilog=EPILOG_COUNTERFACTUAL,
+        formatter_class=raw,
+    )
+    common(c, with_given=False, samples=(500, "noise draws per factual row"))
+    c.add_argument("--data", required=True, help="factual rows (CSV, JSONL, parquet, a datasets folder)")
+    c.add_argument("--do", action="append", metavar="A=a", required=True, help="intervention (repeatable)")
+    c.add_argument(
+        "--target", action="append", required=True, help="variable whose counterfactual is wanted (repeatable)"
+    )
+    c.add_argument("--json", action="store_true", help="print JSON (per row: factual values and target distributions)")
 
     d = sub.add_parser(
         "demo",
@@ -400,9 +466,13 @@ def main(argv: list[str] | None = None) -> int:
             warnings.filterwarnings("ignore", category=FutureWarning)
             if args.command == "train":
                 return cmd_train(args, rest)
-            return {"query": cmd_query, "effect": cmd_effect, "sample": cmd_sample, "demo": cmd_demo}[args.command](
-                args, sub
-            )
+            return {
+                "query": cmd_query,
+                "effect": cmd_effect,
+                "sample": cmd_sample,
+                "counterfactual": cmd_counterfactual,
+                "demo": cmd_demo,
+            }[args.command](args, sub)
     except HfCausalError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -77,6 +77,23 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_continuous_model_dir(tmp_path_factory):
+    """A barely trained demo-continuous model (a binned ``stay``) for plumbing tests (seconds)."""
+    out = tmp_path_factory.mktemp("tiny_cont")
+    train(
+        {
+            "world": "demo-continuous",
+            "world_rows": 400,
+            "num_train_epochs": 1,
+            "n_embd": 16,
+            "output_dir": str(out),
+            "logging_steps": 10**6,
+        }
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_engine(tiny_model_dir):
     return CausalEngine.from_pretrained(tiny_model_dir)
 

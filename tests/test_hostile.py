@@ -188,19 +188,8 @@ def test_missing_local_folder_is_not_a_hub_lookup(tmp_path):
 
 # --- values the model cannot represent ----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def continuous_engine(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cont")
-    train(
-        {
-            "world": "demo-continuous",
-            "world_rows": 400,
-            "num_train_epochs": 1,
-            "n_embd": 16,
-            "output_dir": str(out),
-            "logging_steps": 10**6,
-        }
-    )
-    return out
+def continuous_engine(tiny_continuous_model_dir):
+    return tiny_continuous_model_dir
 
 
 def test_out_of_range_continuous_values_are_refused_or_marked(continuous_engine):

@@ -93,11 +93,11 @@ def test_cli_errors_are_clear(tiny_model_dir, capsys):
     assert "variable 'treatment': value '5' is not one of [0, 1]" in capsys.readouterr().err
     assert (
         cli_main(
-            ["query", str(tiny_model_dir), "--target", "recovery", "--do", "treatment=1", "--given", "biomarker=low"]
+            ["query", str(tiny_model_dir), "--target", "recovery", "--do", "treatment=1", "--given", "treatment=0"]
         )
         == 2
     )
-    assert "descendant of the intervened 'treatment'" in capsys.readouterr().err
+    assert "both intervened on and conditioned on" in capsys.readouterr().err
     assert cli_main(["query", "/nonexistent/model", "--target", "recovery"]) == 2
     assert "no such folder: /nonexistent/model" in capsys.readouterr().err  # not a Hub lookup
     assert cli_main(["query", str(tiny_model_dir.parent), "--target", "recovery"]) == 2

@@ -59,6 +59,8 @@ class CausalEngine:
             ``positivity_share`` of the sampled contexts give a forced value a probability below
             ``positivity_threshold`` (full attention), or have a parent configuration the training data
             never showed (:mod:`hf_causal.support`); refuse when every context lacks that support.
+        min_ess: evidence that is not a prefix of the order is answered by likelihood weighting; an answer
+            whose weights' effective sample size is below this is refused with the reason.
     """
 
     def __init__(
@@ -75,7 +77,9 @@ class CausalEngine:
         positivity_threshold: float = 0.01,
         positivity_share: float = 0.1,
         members: list[tuple[Any, str | None]] | None = None,
+        min_ess: float = 100.0,
     ):
+        self.min_ess = min_ess
         self.positivity_threshold = positivity_threshold
         self.positivity_share = positivity_share
         self.folds: dict | None = None  # a crossfit ensemble's training-row folds (set by from_pretrained)
@@ -160,18 +164,24 @@ class CausalEngine:
         seed: int = 0,
         variables: Sequence[str] | None = None,
         progress: bool = False,
+        weights: str = "resample",
     ) -> pd.DataFrame:
         """``n`` draws from the (interventional) joint as a DataFrame.
 
         Only variables up to the last of ``variables`` (default: all) in the order are generated;
-        continuous values are dequantized uniformly within their bin.
+        continuous values are dequantized uniformly within their bin. Evidence that is not an initial
+        segment of the order is answered by likelihood weighting: ``weights="resample"`` (default) returns
+        ``n`` equal-weight rows resampled with replacement from ``n`` weighted draws (so rows repeat: the
+        effective sample size is in ``df.attrs``), ``weights="column"`` the weighted draws themselves with a
+        ``weight`` column summing to 1.
         """
         if len(self.samplers) == 1:
-            return estimators.sample(self, n, do, given, seed, variables, progress)
+            return estimators.sample(self, n, do, given, seed, variables, progress, weights)
         # an ensemble samples from the mixture of its members: member j draws rows j, j+K, ...
         k = len(self.samplers)
         parts = self._over_members(
-            lambda v: estimators.sample(v, -(-n // k), do, given, seed, variables, progress), combine_answers=False
+            lambda v: estimators.sample(v, -(-n // k), do, given, seed, variables, progress, weights),
+            combine_answers=False,
         )
         rows = [parts[j % k].iloc[j // k] for j in range(n)]
         return pd.DataFrame(rows).reset_index(drop=True)
@@ -301,16 +311,21 @@ class CausalEngine:
         treated: Any,
         control: Any,
         data: Any,
-        draws_per_row: int = 1,
+        draws_per_row: int | None = None,
         seed: int = 0,
         event: Any = None,
     ) -> np.ndarray:
         """Per-row conditional effects E[Y | do(T=treated), x_i] - E[Y | do(T=control), x_i].
 
-        ``x_i`` is row i's pre-treatment context (the variables before ``treatment`` in the order).
-        The outcome's distribution is read exactly from the model's softmax; variables sampled between
-        the treatment and the outcome (mediators) are averaged over ``draws_per_row`` draws per row.
-        This is the model's CATE at each row, e.g. for PEHE on IHDP.
+        ``x_i`` is row i's pre-treatment context: the columns of ``data`` among the variables before
+        ``treatment`` in the order. The outcome's distribution is read exactly from the model's softmax;
+        variables sampled between the treatment and the outcome (mediators) are averaged over
+        ``draws_per_row`` draws per row (default 1). Rows may lack pre-treatment columns: those are
+        sampled, and when the given columns are not an initial segment of the order each row's draws
+        are weighted by the model's probability of its own values (likelihood weighting, normalised per
+        row; default 256 draws per row; a row whose weights' effective sample size is below
+        ``min(min_ess, draws_per_row / 10)`` is refused). This is the model's CATE at each row, e.g.
+        for PEHE on IHDP.
 
         Example:
             >>> ite = engine.individual_effects("recovery", "treatment", 1, 0, data=df)  # doctest: +SKIP
@@ -328,6 +343,40 @@ class CausalEngine:
             combine_answers=False,
         )
         return np.mean(per, axis=0)  # an ensemble: the mean of its members' effects
+
+    # --- the third rung ---------------------------------------------------------------------
+    def counterfactual(
+        self, rows: Any, do: Mapping[str, Any], targets: Sequence[str] | str, num_samples: int = 200, seed: int = 0
+    ):
+        """For each factual row (every variable up to the last target observed), the distribution of ``targets``
+        in the world where ``do`` had held: abduction, action, prediction under a Gumbel-max structural model
+        of the model's own conditionals (:mod:`.counterfactual`). The answer states its assumption, which
+        cannot be tested from data.
+
+        Example:
+            >>> cf = engine.counterfactual(rows, do={"treatment": 0}, targets="recovery")  # doctest: +SKIP
+            >>> cf.distributions[0]["recovery"]                                            # doctest: +SKIP
+        """
+        from .counterfactual import counterfactual
+
+        return counterfactual(self, rows, do, targets, num_samples, seed)
+
+    def causal_probabilities(
+        self,
+        rows: Any,
+        treatment: str,
+        outcome: str,
+        treated: Any = 1,
+        control: Any = 0,
+        event: Any = 1,
+        num_samples: int = 200,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """Unit-level effect on the treated, PN and PS for a binary treatment and outcome (see
+        :func:`~hf_causal.inference.counterfactual.causal_probabilities`)."""
+        from .counterfactual import causal_probabilities
+
+        return causal_probabilities(self, rows, treatment, outcome, treated, control, event, num_samples, seed)
 
 
 def _check_estimator(estimator: str) -> str:

@@ -101,12 +101,75 @@ def outcome_numbers(engine: CausalEngine, target: str, event: Any = None) -> np.
     return nums
 
 
+def _readout(engine: CausalEngine, draws: Draws, target: str) -> np.ndarray:
+    """``[n, k]``: the target's distribution behind each draw, or, when weighted evidence after it depends
+    on its value (``plan.sample_readout``), the one-hot of its sampled value."""
+    if not draws.plan.sample_readout:
+        return draws.readout
+    slot = {int(t): i for i, t in enumerate(engine.tokenizer.value_ids[target])}
+    out = np.zeros((len(draws.values[target]), len(slot)))
+    for i, ids in enumerate(draws.values[target]):
+        out[i, slot[int(ids[0])]] = 1.0
+    return out
+
+
+def _weights(engine: CausalEngine, draws: Draws, n_total: int) -> np.ndarray | None:
+    """Self-normalised likelihood weights of the draws (None without weighted evidence); refuses when the
+    effective sample size is below ``engine.min_ess``."""
+    lw = draws.log_weights
+    if lw is None:
+        return None
+    w = np.exp(lw - lw.max())
+    ess = float(w.sum() ** 2 / (w**2).sum())
+    if ess < engine.min_ess:
+        ev = fmt_values(draws.plan.given)
+        raise UnsupportedQueryError(
+            f"the evidence ({ev}) is so unlikely in the sampled contexts that the effective sample size of the "
+            f"likelihood weights is {ess:.1f} of {n_total} draws (below min_ess={engine.min_ess}): the answer would "
+            "rest on a handful of draws. Draw more (num_samples=), give the evidence's ancestors as data rows "
+            "(data=), or lower min_ess if you accept a noisier answer"
+        )
+    return w
+
+
+def weighted_mean(f: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``f`` (``[n]`` or ``[n, k]``) with self-normalised weights ``w``, and its delta-method standard
+    error sqrt(sum w^2 (f - mean)^2) / sum w (without weights: sd / sqrt(n))."""
+    if w is None:
+        mean = f.mean(0)
+        se = f.std(0, ddof=1) / math.sqrt(len(f)) if len(f) > 1 else np.full(np.shape(mean), np.nan)
+        return mean, se
+    ww = w.reshape(-1, *([1] * (f.ndim - 1)))
+    mean = (ww * f).sum(0) / w.sum()
+    se = np.sqrt(((ww * (f - mean)) ** 2).sum(0)) / w.sum()
+    return mean, se
+
+
+def _evidence_details(engine: CausalEngine, plan: Plan, w: np.ndarray | None) -> dict[str, Any]:
+    """What the evidence meant: its weights (likelihood weighting) and the bins of continuous values."""
+    out: dict[str, Any] = {}
+    if w is not None:
+        out["effective_sample_size"] = float(w.sum() ** 2 / (w**2).sum())
+        out["weights"] = f"likelihood weighting: each draw weighted by p({', '.join(plan.weighted)} | its context)"
+    bins = {}
+    for k, v in plan.given.items():
+        var = engine.graph[k]
+        if var.type == "continuous" and var.edges is not None:
+            from ..kinds.continuous import bin_of
+
+            b = bin_of(var, v)
+            bins[k] = f"{v:g} means its bin [{var.edges[b]:.4g}, {var.edges[b + 1]:.4g})"
+    if bins:
+        out["evidence_bins"] = bins
+    return out
+
+
 def _mu(engine: CausalEngine, outcome: str, plan: Plan, num_samples: int, seed: int, event=None, rows=None):
     """Per-context E[outcome | context, do] (or P(outcome = event | ...)) and the draws."""
     nums = outcome_numbers(engine, outcome, event)
     n = len(rows) if rows is not None else num_samples
     draws = engine.sampler.run(plan, n, seed, rows=rows)
-    return draws.readout @ nums, draws
+    return _readout(engine, draws, outcome) @ nums, draws
 
 
 def sample(
@@ -117,8 +180,11 @@ def sample(
     seed: int = 0,
     variables: Sequence[str] | None = None,
     progress: bool = False,
+    weights: str = "resample",
 ) -> pd.DataFrame:
     """``n`` draws from the (interventional) joint as a DataFrame (see :meth:`CausalEngine.sample`)."""
+    if weights not in ("resample", "column"):
+        raise QueryError(f"weights must be 'resample' or 'column', got {weights!r}")
     graph = engine.graph
     targets = list(variables) if variables else list(graph.order)
     targets = [t for t in targets if t not in (do or {}) and t not in (given or {})]
@@ -133,6 +199,15 @@ def sample(
             data[v] = [engine.tokenizer.decode_value(v, ids, rng) for ids in draws.values[v]]
     df = pd.DataFrame(data)
     _diagnostics(engine, plan, draws)
+    w = _weights(engine, draws, n)
+    if w is not None:
+        ess = float(w.sum() ** 2 / (w**2).sum())
+        if weights == "column":
+            df["weight"] = w / w.sum()
+        else:  # sampling-importance-resampling: equal-weight rows, drawn with replacement
+            pick = np.random.default_rng([int(seed), 17]).choice(n, size=n, replace=True, p=w / w.sum())
+            df = df.iloc[pick].reset_index(drop=True)
+        df.attrs.update(_evidence_details(engine, plan, w), effective_sample_size=ess, weights_mode=weights)
     return df
 
 
@@ -156,10 +231,9 @@ def distribution(
     plan, rows = engine.planner.plan_with_data([target], do, given, data, target)
     n = len(rows) if rows is not None else num_samples
     draws = engine.sampler.run(plan, n, seed, rows=rows, progress=progress)
-    p = draws.readout
+    w = _weights(engine, draws, n)
     keys = var.value_keys()
-    mean = p.mean(0)
-    se = p.std(0, ddof=1) / math.sqrt(len(p)) if len(p) > 1 else np.full(len(keys), np.nan)
+    mean, se = weighted_mean(_readout(engine, draws, target), w)
     return Distribution(
         target,
         {k: float(x) for k, x in zip(keys, mean)},
@@ -169,7 +243,7 @@ def distribution(
         jsonable(plan.do),
         jsonable(plan.given),
         "data" if rows is not None else "model",
-        _diagnostics(engine, plan, draws),
+        {**_diagnostics(engine, plan, draws), **_evidence_details(engine, plan, w)},
     )
 
 
@@ -188,10 +262,17 @@ def expectation(
     mu, draws = _mu(engine, target, plan, num_samples, seed, event, rows)
     name = f"E[{target} | do({fmt_values(plan.do)}){', ' + fmt_values(plan.given) if plan.given else ''}]"
     source = "data" if rows is not None else "model"
-    return Estimate.from_draws(name, mu, seed, source, **_diagnostics(engine, plan, draws))
+    w = _weights(engine, draws, len(mu))
+    details = {**_diagnostics(engine, plan, draws), **_evidence_details(engine, plan, w)}
+    if w is None:
+        return Estimate.from_draws(name, mu, seed, source, **details)
+    est, se = (float(x) for x in weighted_mean(mu, w))
+    return Estimate(name, est, se, est - Z95 * se, est + Z95 * se, len(mu), seed, source, jsonable(details), se)
 
 
-def _arms(engine: CausalEngine, outcome, treatment, treated, control, given, num_samples, seed, event, data):
+def _arms(
+    engine: CausalEngine, outcome, treatment, treated, control, given, num_samples, seed, event, data, partial=False
+):
     """Per-context means and forced-value log-probs of the treated and the control arm (same seed)."""
     engine.planner.variable(treatment, "treatment")
     if data is not None:
@@ -200,7 +281,9 @@ def _arms(engine: CausalEngine, outcome, treatment, treated, control, given, num
         data = load_table(data, engine.graph)  # once, not once per arm
     arms, plans = [], []
     for val in (treated, control):
-        plan, rows = engine.planner.plan_with_data([outcome], {treatment: val}, given, data, outcome)
+        plan, rows = engine.planner.plan_with_data(
+            [outcome], {treatment: val}, given, data, outcome, partial_rows=partial
+        )
         arms.append(_mu(engine, outcome, plan, num_samples, seed, event, rows))
         plans.append(plan)
     return arms, plans
@@ -211,7 +294,6 @@ def contrast(
 ) -> Estimate:
     """E[Y | do(T=treated), given] - E[Y | do(T=control), given], per context with common random numbers."""
     arms, plans = _arms(engine, outcome, treatment, treated, control, given, num_samples, seed, event, data)
-    f = arms[0][0] - arms[1][0]
     both = dataclasses.replace(plans[0], extrapolated={**plans[0].extrapolated, **plans[1].extrapolated})
     diag = _diagnostics(engine, both, arms[0][1], arms[1][1])
     g = fmt_values(engine.planner.coerce(given, "given")) if given else ""
@@ -219,29 +301,80 @@ def contrast(
         f"{name}: E[{outcome} | do({treatment}={treated}){', ' + g if g else ''}] - "
         f"E[{outcome} | do({treatment}={control}){', ' + g if g else ''}]"
     )
-    return Estimate.from_draws(
-        label,
-        f,
-        seed,
-        "data" if data is not None else "model",
-        mean_treated=float(arms[0][0].mean()),
-        mean_control=float(arms[1][0].mean()),
+    source = "data" if data is not None else "model"
+    (f1, d1), (f0, d0) = arms
+    w1, w0 = _weights(engine, d1, len(f1)), _weights(engine, d0, len(f0))
+    if w1 is None:
+        return Estimate.from_draws(
+            label, f1 - f0, seed, source, mean_treated=float(f1.mean()), mean_control=float(f0.mean()), **diag
+        )
+    # two self-normalised means (the arms' weights differ when the evidence is after the treatment); the
+    # linearised difference keeps the common random numbers' covariance
+    m1, _ = weighted_mean(f1, w1)
+    m0, _ = weighted_mean(f0, w0)
+    phi = w1 * (f1 - m1) / w1.sum() - w0 * (f0 - m0) / w0.sum()
+    est, se = float(m1 - m0), float(np.sqrt((phi**2).sum()))
+    details = {
+        "mean_treated": float(m1),
+        "mean_control": float(m0),
         **diag,
-    )
+        **_evidence_details(engine, plans[0], w1),
+        "effective_sample_size_control": float(w0.sum() ** 2 / (w0**2).sum()),
+    }
+    return Estimate(label, est, se, est - Z95 * se, est + Z95 * se, len(f1), seed, source, jsonable(details), se)
+
+
+ROW_DRAWS_WEIGHTED = 256
+"""Default draws per row when a row's covariates are not an initial segment (each row's draws are weighted)."""
 
 
 def individual_effects(
-    engine: CausalEngine, outcome, treatment, treated, control, data, draws_per_row: int = 1, seed: int = 0, event=None
+    engine: CausalEngine,
+    outcome,
+    treatment,
+    treated,
+    control,
+    data,
+    draws_per_row: int | None = None,
+    seed: int = 0,
+    event=None,
 ) -> np.ndarray:
     """Per-row E[Y | do(T=treated), x_i] - E[Y | do(T=control), x_i] (see :meth:`CausalEngine.individual_effects`)."""
     from ..data import load_table
 
-    if draws_per_row < 1:
+    if draws_per_row is not None and (isinstance(draws_per_row, bool) or draws_per_row < 1):
         raise QueryError(f"draws_per_row must be >= 1, got {draws_per_row}")
-    df = load_table(data, engine.graph)
-    rep = df.loc[df.index.repeat(draws_per_row)].reset_index(drop=True)
-    ((mu1, _), (mu0, _)), _ = _arms(engine, outcome, treatment, treated, control, None, len(rep), seed, event, rep)
-    return (mu1 - mu0).reshape(len(df), draws_per_row).mean(1)
+    df = load_table(data, engine.graph).reset_index(drop=True)
+    if len(df) == 0:
+        raise DataError("no rows to compute individual effects for")
+    probe, _ = engine.planner.plan_with_data(
+        [outcome], {treatment: treated}, None, df.head(1), outcome, partial_rows=True
+    )
+    weighted = bool(probe.weighted_rows)
+    d = draws_per_row or (ROW_DRAWS_WEIGHTED if weighted else 1)
+    rep = df.loc[df.index.repeat(d)].reset_index(drop=True)
+    arms, _ = _arms(engine, outcome, treatment, treated, control, None, len(rep), seed, event, rep, partial=True)
+    per_arm = []
+    for mu, draws in arms:
+        mu = mu.reshape(len(df), d)
+        lw = draws.log_weights
+        if lw is None:
+            per_arm.append(mu.mean(1))
+            continue
+        lw = lw.reshape(len(df), d)
+        w = np.exp(lw - lw.max(1, keepdims=True))
+        ess = w.sum(1) ** 2 / (w**2).sum(1)
+        floor = min(engine.min_ess, 0.1 * d)
+        low = np.nonzero(ess < floor)[0]
+        if len(low):
+            i = int(low[0])
+            raise UnsupportedQueryError(
+                f"row {i}: its covariates ({', '.join(probe.weighted_rows)}) are so unlikely under the sampled "
+                f"earlier variables that the effective sample size of its {d} weighted draws is {ess[i]:.1f} (below "
+                f"{floor:g}); raise draws_per_row, or give the rows' earlier columns ({len(low)} row(s) affected)"
+            )
+        per_arm.append((w * mu).sum(1) / w.sum(1))
+    return per_arm[0] - per_arm[1]
 
 
 def att(

@@ -36,6 +36,14 @@ class Plan:
     """Continuous ``do``/``given`` values outside the training range, forced anyway (``extrapolate=True``)."""
     targets: list[str] = field(default_factory=list)
     """The variables the query asks about."""
+    weighted: list[str] = field(default_factory=list)
+    """Evidence answered by likelihood weighting (method.md §5c): forced where it comes in the order, each
+    draw weighted by the model's probability of it. Empty when prefix conditioning is exact."""
+    sample_readout: bool = False
+    """Sample the target instead of reading its softmax: weighted evidence after it depends on its value."""
+    weighted_rows: list[str] = field(default_factory=list)
+    """Per-row data columns answered by likelihood weighting (rows whose columns are not an initial segment):
+    each row's value forced and its probability kept as the draw's weight, normalised within the row's draws."""
 
 
 class Planner:
@@ -147,8 +155,10 @@ class Planner:
         readout: str | None = None,
         per_row_given: Sequence[str] = (),
         warn: bool = True,
+        weigh_rows: bool = False,
     ) -> Plan:
-        """The plan of a query, or an :class:`UnsupportedQueryError` saying why it has none."""
+        """The plan of a query, or an :class:`UnsupportedQueryError` saying why it has none. ``weigh_rows``:
+        per-row columns that are not an initial segment are weighted (``Plan.weighted_rows``) instead of refused."""
         g = self.graph
         for t in targets:
             self.variable(t, "target")
@@ -165,14 +175,15 @@ class Planner:
         if both:
             raise UnsupportedQueryError(f"variable(s) {sorted(both)} are both intervened on and conditioned on")
         desc = g.descendants(do) if do else set()
-        bad = [v for v in given_names if v in desc]
+        bad = [v for v in per_row_given if v in desc]
         if bad:
             src = [d for d in do if bad[0] in g.descendants(d)]
             raise UnsupportedQueryError(
-                f"cannot condition on {bad[0]!r}: it is a descendant of the intervened {src[0]!r}, so "
-                f"P(. | do({src[0]}), {bad[0]}) is not a prefix conditional of the model (it would need "
-                "inference backwards through the intervention). Condition only on pre-treatment variables."
+                f"cannot take {bad[0]!r} from data rows: it is a descendant of the intervened {src[0]!r}; give it "
+                "as evidence (given=) to condition on it by likelihood weighting"
             )
+        needs_weights = any(v in desc for v in given)  # post-treatment evidence: not a prefix conditional
+        needs_row_weights = False
         if do and warn:
             for t in targets:
                 if t not in desc:
@@ -187,18 +198,24 @@ class Planner:
         needed = set(targets) | set(given_names)
         last = max(pos[v] for v in needed) if needed else -1
         order = order[: last + 1]
-        # prefix conditioning is exact only if nothing sampled before a given depends on it
+        # prefix conditioning is exact only if nothing sampled before a given depends on it; otherwise the
+        # evidence is weighted (likelihood weighting), which is exact in expectation for evidence anywhere
         for v in order:
             if v in do or v in given_names:
                 continue
             later = [e for e in given_names if pos[e] > pos[v]]
             if later and not g.d_separated({v}, later, order[: pos[v]], do=do):
-                raise UnsupportedQueryError(
-                    f"cannot condition on {later} by prefix conditioning: {v!r} comes before it in the "
-                    f"model's order ({' -> '.join(order)}) and depends on it, so P({v} | ...) would need the "
-                    "later evidence. Condition on an initial segment of the order (e.g. all pre-treatment "
-                    "variables)."
-                )
+                rows_later = [e for e in later if e in per_row_given]
+                if rows_later and not weigh_rows:
+                    raise UnsupportedQueryError(
+                        f"cannot take {rows_later} from data rows: {v!r} comes before it in the model's order "
+                        f"({' -> '.join(order)}) and depends on it; give the rows' earlier columns too, pass the "
+                        "values as evidence (given=), or ask individual_effects(), which weighs each row's draws"
+                    )
+                needs_row_weights |= bool(rows_later)
+                needs_weights |= any(e in given for e in later)
+        weighted = list(given) if needs_weights else []
+        sample_readout = bool(weighted) and any(pos[e] > pos[t] for e in weighted for t in targets if t in pos)
         trained = self.loss_variables
         if trained is not None:
             untrained = [v for v in order if v not in do and v not in given_names and v not in trained]
@@ -208,7 +225,8 @@ class Planner:
                     f"sample {untrained}: take them from data (data=rows with those columns) or give them, or "
                     "retrain without loss_variables"
                 )
-        return Plan(order, do, given, readout, extrapolated, list(targets))
+        weighted_rows = list(per_row_given) if needs_row_weights else []
+        return Plan(order, do, given, readout, extrapolated, list(targets), weighted, sample_readout, weighted_rows)
 
     def order_for(self, needed: set[str], given: set[str]) -> list[str]:
         """The walk's order: the canonical one, or for a random-order model a valid order that puts the
@@ -224,9 +242,11 @@ class Planner:
         return list(nx.lexicographical_topological_sort(g, key=lambda v: key[v]))
 
     def plan_with_data(
-        self, targets, do, given, data, readout, context_of: str | None = None
+        self, targets, do, given, data, readout, context_of: str | None = None, partial_rows: bool = False
     ) -> tuple[Plan, pd.DataFrame | None]:
-        """A plan whose pre-treatment context comes from the rows of ``data`` (None: from the model)."""
+        """A plan whose pre-treatment context comes from the rows of ``data`` (None: from the model).
+        ``partial_rows``: the rows may lack pre-treatment columns; those are sampled, and the rows' columns
+        that are not an initial segment weighted (``Plan.weighted_rows``)."""
         if data is None:
             return self.plan(targets, do, given, readout=readout), None
         from ..data import load_table, source_name
@@ -244,7 +264,9 @@ class Planner:
         order = self.order_for(set(targets) | do_names | set(given or {}), set())
         prefix = [v for v in order[: order.index(anchor)] if v not in (given or {}) and v not in do_names]
         missing = [v for v in prefix if v not in df.columns]
-        if missing:
+        if partial_rows:
+            prefix = [v for v in prefix if v in df.columns]
+        elif missing:
             raise DataError(f"{where} lacks the pre-treatment column(s) {missing} needed as contexts")
         # contexts must come from p(x | given): keep only the rows that match the given values
         for k, v in self.coerce(given, "given").items():
@@ -262,7 +284,7 @@ class Planner:
                     var.coerce(x)
                 except DataError as e:
                     raise DataError(f"{where}, row {i}: {e}") from None
-        return self.plan(targets, do, given, readout=readout, per_row_given=prefix), rows
+        return self.plan(targets, do, given, readout=readout, per_row_given=prefix, weigh_rows=partial_rows), rows
 
 
 def same_value(var, x, v) -> bool:

@@ -7,7 +7,9 @@ function (``_ROLES``):
 ==============  =========================================================================
 ``partial``     a :class:`PartialSequence` intervention: forced steps clamped, the rest sampled
 ``do``          an intervened value: its tokens forced in one pass, their probability recorded
-``given``       a conditioned-on value, the same for all rows or taken from each data row
+``given``       a conditioned-on value (exact prefix conditioning), the same for all rows or from each data row
+``evidence``    evidence that is not a prefix: forced, and its probability kept as the draw's weight
+``row_evidence``  the same for each data row's own value (rows whose columns are not an initial segment)
 ``readout``     the target: its distribution read from the softmax, never sampled
 ``marginal``    the last variable before a single-token target, summed out exactly
 ``token``       a single-token variable, sampled from the softmax over its values
@@ -51,6 +53,15 @@ class Draws:
     """The plan walked."""
     marginal: dict[str, np.ndarray] = field(default_factory=dict)
     """``{variable: [n, k]}``: the distribution of a variable summed out exactly (instead of sampled)."""
+    evidence_logp: dict[str, np.ndarray] = field(default_factory=dict)
+    """``{weighted evidence variable: [n, 2]}``: log p(its value | context) as for ``forced_logp``."""
+
+    @property
+    def log_weights(self) -> np.ndarray | None:
+        """Each draw's log likelihood weight (the sum over weighted evidence), or None without evidence."""
+        if not self.evidence_logp:
+            return None
+        return sum(lp[:, 0] for lp in self.evidence_logp.values())
 
 
 def _dist_rank_world() -> tuple[int, int]:
@@ -89,6 +100,7 @@ class _Walk:
         self.forced_logp: dict[str, torch.Tensor] = {}
         self.readout: torch.Tensor | None = None
         self.marginal: dict[str, torch.Tensor] = {}
+        self.evidence_logp: dict[str, torch.Tensor] = {}
         self.remaining = list(plan.order)
 
     def push_const(self, ids: Sequence[int], v: str) -> None:
@@ -175,6 +187,7 @@ class Sampler:
             self.model.set_adapter(self.adapter)
         values: dict[str, list[list[int]]] = {v: [] for v in plan.order}
         probs_all, logp_all, marg_all = [], {d: [] for d in plan.do}, {}
+        ev_all: dict[str, list] = {e: [] for e in [*plan.weighted, *plan.weighted_rows]}
         bs = self.batch_size
         batches = list(enumerate(range(0, n, bs)))
         rank, world = _dist_rank_world() if self.distributed else (0, 1)
@@ -189,7 +202,7 @@ class Sampler:
             m = min(bs, n - s)
             gen = torch.Generator(device="cpu").manual_seed(int(seed) * 1_000_003 + b)
             sub = rows.iloc[s : s + m] if rows is not None else None
-            done[b] = self._walk(plan, m, gen, sub, sample_readout)
+            done[b] = self._walk(plan, m, gen, sub, sample_readout or plan.sample_readout)
         if world > 1:
             import torch.distributed as dist
 
@@ -197,9 +210,11 @@ class Sampler:
             dist.all_gather_object(parts, done)
             done = {b: r for part in parts for b, r in part.items()}
         for b, _ in batches:
-            vals, probs, logp, marg = done[b]
+            vals, probs, logp, marg, ev = done[b]
             for v, p in marg.items():
                 marg_all.setdefault(v, []).append(p)
+            for e, lp in ev.items():
+                ev_all[e].append(lp)
             for v in vals:
                 values[v].extend(vals[v])
             if probs is not None:
@@ -209,7 +224,8 @@ class Sampler:
         readout = torch.cat(probs_all).numpy().astype(float) if probs_all else None
         logp = {d: torch.cat(x).numpy().astype(float) for d, x in logp_all.items() if x}
         marginal = {v: torch.cat(x).numpy().astype(float) for v, x in marg_all.items()}
-        return Draws(values, readout, logp, plan, marginal)
+        evidence = {e: torch.cat(x).numpy().astype(float) for e, x in ev_all.items() if x}
+        return Draws(values, readout, logp, plan, marginal, evidence)
 
     # --- one batch --------------------------------------------------------------------------
     def _walk(self, plan: Plan, m: int, gen: torch.Generator, rows, sample_readout: bool):
@@ -230,12 +246,16 @@ class Sampler:
             )
             if _ROLES[self._role(w, v, var, vids)](self, w, v, var, vids, term):
                 break
-        return w.values, w.readout, w.forced_logp, w.marginal
+        return w.values, w.readout, w.forced_logp, w.marginal, w.evidence_logp
 
     def _role(self, w: _Walk, v: str, var, vids: torch.Tensor) -> str:
         plan = w.plan
         if v in plan.do:
             return "partial" if isinstance(plan.do[v], PartialSequence) else "do"
+        if v in plan.weighted:
+            return "evidence"
+        if v in plan.weighted_rows:
+            return "row_evidence"
         if v in plan.given or (w.rows is not None and v in w.rows.columns):
             return "given"
         if v == plan.readout and not w.sample_readout:
@@ -259,7 +279,40 @@ class Sampler:
         return False
 
     def _step_do(self, w: _Walk, v, var, vids, term) -> bool:
-        ids = self.tokenizer.encode_value(v, w.plan.do[v])
+        w.forced_logp[v] = self._force(w, v, var, vids, term, w.plan.do[v])
+        return False
+
+    def _step_evidence(self, w: _Walk, v, var, vids, term) -> bool:
+        """Weighted evidence: forced like an intervention, its probability recorded for the draw's weight."""
+        w.evidence_logp[v] = self._force(w, v, var, vids, term, w.plan.given[v])
+        return False
+
+    def _step_row_evidence(self, w: _Walk, v, var, vids, term) -> bool:
+        """Each row's own evidence value: forced, its probability recorded for the draw's weight."""
+        lists = [self.tokenizer.encode_value(v, x) for x in w.rows[v].tolist()]
+        k = max(len(x) for x in lists)
+        w.push_rows(lists, v)
+        logits = w.flush(keep=k + 1)  # [m, k + 1, V]; position j predicts token j (right padding)
+        lp = torch.log_softmax(logits.float(), -1)
+        allowed_lp = self._allowed_logp(lp, var, vids, term)
+        out = torch.zeros(w.m, 2)
+        emit = self._emit_ids(var, vids).tolist() + term.tolist()
+        for i, ids in enumerate(lists):
+            x = torch.as_tensor(ids, dtype=torch.long)
+            idx = _local_index(vids, x) if not var.kind.base_vocabulary else x
+            per_tok = allowed_lp[i, torch.arange(len(ids)), idx]
+            if var.kind.variable_length and len(ids) < var.max_length:
+                n = len(ids)
+                end = torch.logsumexp(lp[i, n, term], -1) - torch.logsumexp(lp[i, n, emit], -1)
+                per_tok = torch.cat([per_tok, end[None]])
+            out[i] = torch.stack([per_tok.sum(), per_tok.min()]) if len(per_tok) else 0.0
+        w.values[v] = lists
+        w.evidence_logp[v] = out.cpu()
+        return False
+
+    def _force(self, w: _Walk, v, var, vids, term, value) -> torch.Tensor:
+        """Feed ``value``'s tokens; ``[m, 2]``: log p(whole value | context), log of its least likely token."""
+        ids = self.tokenizer.encode_value(v, value)
         w.push_const(ids, v)
         logits = w.flush(keep=len(ids) + 1)  # [m, len+1, V]
         lp = torch.log_softmax(logits.float(), -1)
@@ -272,10 +325,8 @@ class Sampler:
             emit = self._emit_ids(var, vids)
             end = torch.logsumexp(lp[:, -1, term], -1) - torch.logsumexp(lp[:, -1, emit.tolist() + term.tolist()], -1)
             per_tok = torch.cat([per_tok, end[:, None]], 1)
-        # [m, 2]: log p(whole forced value | context), log of its least likely token
-        w.forced_logp[v] = torch.stack([per_tok.sum(1), per_tok.min(1).values], 1).cpu()
         w.values[v] = [list(ids)] * w.m
-        return False
+        return torch.stack([per_tok.sum(1), per_tok.min(1).values], 1).cpu()
 
     def _step_given(self, w: _Walk, v, var, vids, term) -> bool:
         if v in w.plan.given:
@@ -410,6 +461,8 @@ class Sampler:
 _ROLES = {
     "partial": Sampler._step_partial,
     "do": Sampler._step_do,
+    "evidence": Sampler._step_evidence,
+    "row_evidence": Sampler._step_row_evidence,
     "given": Sampler._step_given,
     "readout": Sampler._step_readout,
     "marginal": Sampler._step_marginal,

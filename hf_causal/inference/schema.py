@@ -10,6 +10,8 @@ same thing everywhere.
 ``"treated": a1, "control": a0}``
 ``{"effect": "cate", ..., "given": {...}}``               CATE on the given covariates
 ``{"effect": "att", ...}``                                ATT (``data``: over the data's treated rows)
+``{"effect": "counterfactual", "target": Y, "do": {...},`` per factual row of ``data`` (a file or a list
+``"data": rows}``                                         of row dicts), Y's distribution had ``do`` held
 ========================================================  ===========================================
 
 Optional keys: ``given``, ``event`` (an outcome value whose probability is the effect's outcome),
@@ -34,13 +36,14 @@ from ..interventions import PartialSequence
 
 __all__ = ["EFFECTS", "parse_query", "run_query", "answer"]
 
-EFFECTS = ("ate", "att", "cate", "expectation")
+EFFECTS = ("ate", "att", "cate", "expectation", "counterfactual")
 _KEYS = {
     "distribution": ({"target"}, {"do", "given", "data"}),
     "expectation": ({"effect", "target"}, {"do", "given", "data", "event"}),
     "ate": ({"effect", "outcome", "treatment", "treated", "control"}, {"given", "data", "event", "estimator", "clip"}),
     "cate": ({"effect", "outcome", "treatment", "treated", "control", "given"}, {"event", "data", "estimator", "clip"}),
     "att": ({"effect", "outcome", "treatment", "treated", "control"}, {"data", "event", "estimator", "clip"}),
+    "counterfactual": ({"effect", "target", "do", "data"}, set()),
 }
 
 
@@ -74,6 +77,8 @@ def parse_query(query: Any) -> dict[str, Any]:
     if unknown:
         raise QueryError(f"unknown key(s) {unknown} in a {kind} query; it takes {sorted(required | optional)}")
     for key in ("target", "outcome", "treatment"):
+        if key == "target" and kind == "counterfactual" and _names(query[key]):
+            continue
         if key in query and not isinstance(query[key], str):
             raise QueryError(f"{key!r} must be a variable name (a string), got {query[key]!r}")
     clip = query.get("clip", 0.01)
@@ -92,8 +97,13 @@ def parse_query(query: Any) -> dict[str, Any]:
     return q
 
 
+def _names(x: Any) -> bool:
+    return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(v, str) for v in x)
+
+
 def run_query(engine, query: Mapping[str, Any], num_samples: int = 2000, seed: int = 0, progress: bool = False):
-    """Answer one query dict with ``engine``: a :class:`Distribution` or an :class:`Estimate`."""
+    """Answer one query dict with ``engine``: a :class:`Distribution`, an :class:`Estimate` or a
+    :class:`~hf_causal.inference.counterfactual.Counterfactual`."""
     q = parse_query(query)
     kw = {"num_samples": num_samples, "seed": seed}
     kind = q["kind"]
@@ -101,6 +111,8 @@ def run_query(engine, query: Mapping[str, Any], num_samples: int = 2000, seed: i
         return engine.query(
             q["target"], do=q.get("do"), given=q.get("given"), data=q.get("data"), progress=progress, **kw
         )
+    if kind == "counterfactual":
+        return engine.counterfactual(q["data"], q["do"], q["target"], num_samples=num_samples, seed=seed)
     if kind == "expectation":
         return engine.expectation(
             q["target"], do=q.get("do"), given=q.get("given"), event=q.get("event"), data=q.get("data"), **kw
