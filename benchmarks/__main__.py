@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from . import attention, bnlearn, chess, coverage, demo_world, ihdp, lalonde, maze, papers, startup
+from . import attention, bnlearn, cate_by_covariate, chess, coverage, demo_world, ihdp, lalonde, maze, papers, startup
 
 BENCHMARKS = {
     "startup": startup,
@@ -11,6 +11,7 @@ BENCHMARKS = {
     "attention": attention,
     "bnlearn": bnlearn,
     "coverage": coverage,
+    "cate_by_covariate": cate_by_covariate,
     "ihdp": ihdp,
     "lalonde": lalonde,
     "maze": maze,

@@ -160,6 +160,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--k", type=int, default=5, help="crossfit ensemble members")
     ap.add_argument("--draws", type=int, default=4000, help="Monte Carlo contexts per plug-in query")
     ap.add_argument("--n-embd", type=int, default=64)
+    ap.add_argument("--attention", default="full", help="the engine's attention (the reported runs used full)")
     ap.add_argument("--out", default="results/coverage")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
@@ -188,6 +189,7 @@ def main(argv=None) -> dict:
                 "graph": world.graph.to_dict(),
                 "n_embd": args.n_embd,
                 "n_layer": 2,
+                "attention": args.attention,
                 "learning_rate": 3e-3,
                 "num_train_epochs": epochs,
                 "lr_scheduler_type": "cosine",

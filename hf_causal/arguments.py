@@ -130,12 +130,13 @@ class ModelArguments:
         default=None, metadata={"help": "default: c_attn,c_proj (gpt2) / query,value (bert)"}
     )
     attention: str = field(
-        default="full",
+        default="local",
         metadata={
-            "help": "full (causal attention over every earlier token); parents (a mask to the own and the parents' "
-            "segments: a variable still reads all its ancestors); local or two_stream (predictions read only the "
-            "parents, so an intervention needs the support of each parent configuration only; see "
-            "hf_causal.mechanisms)"
+            "help": "local (default: each variable's tokens read its own segment and its parents' tokens only, so "
+            "an intervention needs the support of each parent configuration only and a deterministic relation "
+            "it breaks does not leak; see hf_causal.mechanisms); two_stream (the parents' within-segment content "
+            "streams too); full (causal attention over every earlier token); parents (a mask to the own and the "
+            "parents' segments: a variable still reads all its ancestors through them)"
         },
     )
 

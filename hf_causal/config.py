@@ -34,7 +34,7 @@ class CausalConfig:
         architecture: ``gpt2`` or ``bert``.
         base_model: the portable name of the checkpoint fine-tuned (None when trained from scratch).
         adapter: ``lora`` (a peft adapter beside this file) or ``none`` (full weights).
-        attention: ``full`` or ``parents`` (each variable attends to its own and its parents' tokens).
+        attention: the attention the model was trained with: ``local``, ``two_stream``, ``full`` or ``parents`` (:mod:`hf_causal.mechanisms`); artefacts written before the field existed are ``full``.
         seed: the seed of data preparation and training.
         loss_variables: the variables whose tokens were in the training loss (None: all of them).
             The engine refuses to sample any other variable: their conditionals were never learned.

@@ -50,6 +50,7 @@ def train_world(out, world: str, rows: int, epochs: float, options: dict | None 
         "learning_rate": 3e-3,
         "lr_scheduler_type": "cosine",
         "per_device_train_batch_size": 64,
+        "attention": "full",  # the thresholds of the world tests were measured with it
         "output_dir": str(out),
         "logging_steps": 10**6,
         **overrides,

@@ -1,5 +1,6 @@
 """Mechanism attention (issue #15): predictions read only the parents, exactly, at every layer."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -157,6 +158,7 @@ def test_positivity_warning_speaks_up_where_the_intervention_breaks_the_data(rec
     import warnings
 
     from hf_causal import CausalWarning
+    from hf_causal.inference.uncertainty import MonteCarloOnlyWarning
 
     full, local = recode_engines["full"], recode_engines["local"]
     with pytest.warns(CausalWarning, match=r"in \d+% of the sampled contexts the model gives the forced value"):
@@ -166,6 +168,7 @@ def test_positivity_warning_speaks_up_where_the_intervention_breaks_the_data(rec
     assert d.diagnostics["unseen_parent_configs[Y]"] == 0.0  # (X=2, W=w) was seen: Y's mechanism has support
     with warnings.catch_warnings():
         warnings.simplefilter("error", CausalWarning)
+        warnings.simplefilter("ignore", MonteCarloOnlyWarning)  # single models always say so; not positivity
         local.query("Y", do={"X": 2}, num_samples=500)  # reads only parents: supported, so no warning
         tiny_engine.query("recovery", do={"treatment": 1}, num_samples=500)  # the demo's ordinary query
         tiny_engine.ate("recovery", "treatment", 1, 0, num_samples=500)
@@ -202,3 +205,27 @@ def test_unsupported_parent_configurations_are_refused(tmp_path):
     with pytest.warns(CausalWarning, match=r"parents of 'Y' take a combination the training data never showed"):
         d = eng.query("Y", do={"X": 0}, num_samples=300)
     assert 0.4 < d.diagnostics["unseen_parent_configs[Y]"] < 0.9
+
+
+def test_local_models_walk_only_the_ancestors(recode_engines):
+    """With mechanism attention a query walks the target's ancestors only (issue #18): the order holds every
+    ancestor and nothing else, and the target's distribution behind each context is the full walk's."""
+    from hf_causal.worlds.recode import recode_world
+
+    local, full = recode_engines["local"], recode_engines["full"]
+    g = local.graph
+    for t in g.order:
+        assert local.planner.plan([t], None, None, readout=t).order == [v for v in g.order if v in {t} | g.ancestors(t)]
+        assert full.planner.plan([t], None, None, readout=t).order == g.order[: g.order.index(t) + 1]
+    t = next(t for t in g.order if set(g.order[: g.order.index(t)]) - g.ancestors(t) and g.ancestors(t))
+    row = recode_world().sample(1, seed=3).iloc[0]
+    given = {a: row[a] for a in g.ancestors(t)}
+    outs = {}
+    try:
+        for flag in (True, False):
+            local.planner.ancestral = flag
+            outs[flag] = local.sampler.run(local.planner.plan([t], None, given, readout=t), 32, 0).readout
+    finally:
+        local.planner.ancestral = True
+    assert len(local.planner.plan([t], None, given, readout=t).order) < g.order.index(t) + 1
+    np.testing.assert_allclose(outs[True], outs[False], atol=1e-5)

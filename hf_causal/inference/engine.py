@@ -93,7 +93,14 @@ class CausalEngine:
             m.eval().to(self.device)
         vocab = len(tokenizer)
         self.batch_size = batch_size or int(max(64, min(4096, 2e8 // max(vocab, 1) // 4)))
-        self.planner = Planner(self.graph, tokenizer, config.order_policy, config.loss_variables, extrapolate)
+        self.planner = Planner(
+            self.graph,
+            tokenizer,
+            config.order_policy,
+            config.loss_variables,
+            extrapolate,
+            ancestral=config.attention in MECHANISM_MODES,
+        )
         allowed = segment_attention_matrix(self.graph) if config.attention != "full" else None
         mechanism = Mechanism(config.attention, allowed) if config.attention in MECHANISM_MODES else None
         self.samplers = [

@@ -56,6 +56,9 @@ class Planner:
         loss_variables: the variables whose conditionals were trained (None: all).
         extrapolate: force continuous values outside the range seen in training (into the edge bin),
             marking the answer as an extrapolation; by default they are refused.
+        ancestral: walk only what the query needs and its ancestors (exact when each variable's
+            prediction reads its parents' tokens only: ``attention: local`` or ``two_stream``, whose
+            positions are counted within each segment); otherwise every variable before the last one needed.
     """
 
     def __init__(
@@ -65,7 +68,9 @@ class Planner:
         order_policy: str = "canonical",
         loss_variables: list[str] | None = None,
         extrapolate: bool = False,
+        ancestral: bool = False,
     ):
+        self.ancestral = ancestral
         self.graph = graph
         self.tokenizer = tokenizer
         self.order_policy = order_policy
@@ -232,6 +237,9 @@ class Planner:
         """The walk's order: the canonical one, or for a random-order model a valid order that puts the
         evidence and its ancestors first, then the ancestors of what the query needs."""
         if self.order_policy != "random":
+            if self.ancestral:
+                keep = needed | self.graph.ancestors(needed) if needed else set()
+                return [v for v in self.graph.order if v in keep]
             return list(self.graph.order)
         import networkx as nx
 

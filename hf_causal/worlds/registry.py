@@ -13,7 +13,7 @@ from ..graph import CausalGraph
 
 __all__ = ["World", "register_world", "get_world", "available_worlds"]
 
-_BUILTIN_MODULES = ("demo", "recode", "interactions", "maze", "chess", "papers", "bnlearn")
+_BUILTIN_MODULES = ("demo", "recode", "interactions", "clinic", "maze", "chess", "papers", "bnlearn")
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 
 
