@@ -3,13 +3,27 @@
 import argparse
 import sys
 
-from . import attention, bnlearn, cate_by_covariate, chess, coverage, demo_world, ihdp, lalonde, maze, papers, startup
+from . import (
+    attention,
+    bnlearn,
+    cate_by_covariate,
+    chess,
+    coverage,
+    demo_world,
+    ihdp,
+    lalonde,
+    maze,
+    papers,
+    query_speed,
+    startup,
+)
 
 BENCHMARKS = {
     "startup": startup,
     "demo_world": demo_world,
     "attention": attention,
     "bnlearn": bnlearn,
+    "query_speed": query_speed,
     "coverage": coverage,
     "cate_by_covariate": cate_by_covariate,
     "ihdp": ihdp,

@@ -66,6 +66,20 @@ class CausalInferencePipeline(Pipeline):
             forward["seed"] = int(seed)
         return {}, forward, {}
 
+    def __call__(self, inputs, *args, **kwargs):
+        """A list of plain distribution queries (``target``, ``do``, ``given``; no ``data``) is answered through
+        :meth:`CausalEngine.query_many`: queries with the same intervention share one walk."""
+        if isinstance(inputs, list) and inputs and not args and set(kwargs) <= {"num_samples", "seed"}:
+            qs = [parse_query(q) for q in inputs]
+            if all(q["kind"] == "distribution" and q.get("data") is None for q in qs):
+                many = self.engine.query_many(
+                    [{"target": q["target"], "do": q.get("do"), "given": q.get("given")} for q in qs],
+                    num_samples=int(kwargs.get("num_samples", 2000)),
+                    seed=int(kwargs.get("seed", 0)),
+                )
+                return [d.to_dict() for d in many]
+        return super().__call__(inputs, *args, **kwargs)
+
     def preprocess(self, query: dict[str, Any]) -> dict[str, Any]:
         return parse_query(query)
 

@@ -71,6 +71,12 @@ def test_pipeline_is_registered_and_matches_the_engine(tiny_model_dir, tiny_engi
     )
     assert batch[0]["target"] == "recovery" and batch[1]["estimand"].startswith("ATE")
     assert batch[1]["estimate"] == tiny_engine.ate("recovery", "treatment", 1, 0, num_samples=100, seed=1).estimate
+    # a list of distribution queries goes through query_many: the same intervention shares one walk
+    q2 = {"target": "readmitted", "do": {"treatment": 1}}
+    shared = p1([q, q2], num_samples=100, seed=1)
+    many = tiny_engine.query_many([q, q2], num_samples=100, seed=1)
+    assert shared == [d.to_dict() for d in many]
+    assert shared[0]["diagnostics"]["shared_walk"]["targets"] == ["recovery", "readmitted"]
     with pytest.raises(QueryError, match="needs 'target'"):
         p1({"do": {"treatment": 1}})
 

@@ -106,6 +106,10 @@ def _readout(engine: CausalEngine, draws: Draws, target: str) -> np.ndarray:
     on its value (``plan.sample_readout``), the one-hot of its sampled value."""
     if not draws.plan.sample_readout:
         return draws.readout
+    return _one_hot(engine, draws, target)
+
+
+def _one_hot(engine: CausalEngine, draws: Draws, target: str) -> np.ndarray:
     slot = {int(t): i for i, t in enumerate(engine.tokenizer.value_ids[target])}
     out = np.zeros((len(draws.values[target]), len(slot)))
     for i, ids in enumerate(draws.values[target]):
@@ -245,6 +249,66 @@ def distribution(
         "data" if rows is not None else "model",
         {**_diagnostics(engine, plan, draws), **_evidence_details(engine, plan, w)},
     )
+
+
+def distributions_many(
+    engine: CausalEngine, queries: Sequence[Any], num_samples: int = 2000, seed: int = 0
+) -> list[Distribution]:
+    """P(target | do, given) for many queries; those that share ``do`` and ``given`` share one walk (see
+    :meth:`CausalEngine.query_many`)."""
+    import json
+
+    parsed = []
+    for q in queries:
+        if isinstance(q, Mapping):
+            unknown = set(q) - {"target", "do", "given"}
+            if "target" not in q or unknown:
+                raise QueryError(f"query_many takes {{'target', 'do', 'given'}} dicts or (target, do) pairs, got {q!r}")
+            parsed.append((q["target"], q.get("do") or {}, q.get("given") or {}))
+        elif isinstance(q, (tuple, list)) and len(q) in (2, 3):
+            parsed.append((q[0], q[1] or {}, (q[2] if len(q) == 3 else None) or {}))
+        else:
+            raise QueryError(f"query_many takes {{'target', 'do', 'given'}} dicts or (target, do) pairs, got {q!r}")
+    groups: dict[str, list[int]] = {}
+    for i, (t, do, given) in enumerate(parsed):
+        var = engine.planner.variable(t, "target")
+        if not var.is_single_token:
+            raise UnsupportedQueryError(
+                f"target {t!r} is a {var.type} variable: its distribution has no finite support"
+            )
+        key = json.dumps([jsonable(dict(do)), jsonable(dict(given))], sort_keys=True, default=str)
+        groups.setdefault(key, []).append(i)
+    out: list[Distribution | None] = [None] * len(parsed)
+    for idx in groups.values():
+        _, do, given = parsed[idx[0]]
+        targets = list(dict.fromkeys(parsed[i][0] for i in idx))
+        plan = engine.planner.plan(targets, do, given, readout=targets[0] if len(targets) == 1 else None)
+        draws = engine.sampler.run(plan, num_samples, seed)
+        w = _weights(engine, draws, num_samples)
+        diag = {**_diagnostics(engine, plan, draws), **_evidence_details(engine, plan, w)}
+        diag["shared_walk"] = {"targets": targets, "variables_walked": len(plan.order)}
+        for i in idx:
+            t = parsed[i][0]
+            if len(targets) == 1:
+                f = _readout(engine, draws, t)
+            elif plan.sample_readout:
+                f = _one_hot(engine, draws, t)
+            else:
+                f = draws.readouts[t]
+            keys = engine.graph[t].value_keys()
+            mean, se = weighted_mean(f, w)
+            out[i] = Distribution(
+                t,
+                {k: float(x) for k, x in zip(keys, mean)},
+                {k: float(x) for k, x in zip(keys, se)},
+                int(num_samples),
+                seed,
+                jsonable(plan.do),
+                jsonable(plan.given),
+                "model",
+                dict(diag),
+            )
+    return out  # type: ignore[return-value]
 
 
 def expectation(

@@ -55,6 +55,9 @@ class Draws:
     """``{variable: [n, k]}``: the distribution of a variable summed out exactly (instead of sampled)."""
     evidence_logp: dict[str, np.ndarray] = field(default_factory=dict)
     """``{weighted evidence variable: [n, 2]}``: log p(its value | context) as for ``forced_logp``."""
+    readouts: dict[str, np.ndarray] = field(default_factory=dict)
+    """``{single-token target: [n, n_values]}``: each sampled target's distribution behind its own sampled
+    prefix (several targets from one walk: :meth:`CausalEngine.query_many`)."""
 
     @property
     def log_weights(self) -> np.ndarray | None:
@@ -101,6 +104,7 @@ class _Walk:
         self.readout: torch.Tensor | None = None
         self.marginal: dict[str, torch.Tensor] = {}
         self.evidence_logp: dict[str, torch.Tensor] = {}
+        self.readouts: dict[str, torch.Tensor] = {}
         self.remaining = list(plan.order)
 
     def push_const(self, ids: Sequence[int], v: str) -> None:
@@ -186,7 +190,7 @@ class Sampler:
         if self.adapter is not None:  # an ensemble of LoRA adapters over one base: this member's adapter
             self.model.set_adapter(self.adapter)
         values: dict[str, list[list[int]]] = {v: [] for v in plan.order}
-        probs_all, logp_all, marg_all = [], {d: [] for d in plan.do}, {}
+        probs_all, logp_all, marg_all, ro_all = [], {d: [] for d in plan.do}, {}, {}
         ev_all: dict[str, list] = {e: [] for e in [*plan.weighted, *plan.weighted_rows]}
         bs = self.batch_size
         batches = list(enumerate(range(0, n, bs)))
@@ -210,7 +214,9 @@ class Sampler:
             dist.all_gather_object(parts, done)
             done = {b: r for part in parts for b, r in part.items()}
         for b, _ in batches:
-            vals, probs, logp, marg, ev = done[b]
+            vals, probs, logp, marg, ev, ro = done[b]
+            for v, p in ro.items():
+                ro_all.setdefault(v, []).append(p)
             for v, p in marg.items():
                 marg_all.setdefault(v, []).append(p)
             for e, lp in ev.items():
@@ -225,7 +231,8 @@ class Sampler:
         logp = {d: torch.cat(x).numpy().astype(float) for d, x in logp_all.items() if x}
         marginal = {v: torch.cat(x).numpy().astype(float) for v, x in marg_all.items()}
         evidence = {e: torch.cat(x).numpy().astype(float) for e, x in ev_all.items() if x}
-        return Draws(values, readout, logp, plan, marginal, evidence)
+        readouts = {v: torch.cat(x).numpy().astype(float) for v, x in ro_all.items()}
+        return Draws(values, readout, logp, plan, marginal, evidence, readouts)
 
     # --- one batch --------------------------------------------------------------------------
     def _walk(self, plan: Plan, m: int, gen: torch.Generator, rows, sample_readout: bool):
@@ -246,7 +253,7 @@ class Sampler:
             )
             if _ROLES[self._role(w, v, var, vids)](self, w, v, var, vids, term):
                 break
-        return w.values, w.readout, w.forced_logp, w.marginal, w.evidence_logp
+        return w.values, w.readout, w.forced_logp, w.marginal, w.evidence_logp, w.readouts
 
     def _role(self, w: _Walk, v: str, var, vids: torch.Tensor) -> str:
         plan = w.plan
@@ -369,6 +376,8 @@ class Sampler:
         p = torch.softmax(logits[:, vids], -1)
         if v == w.plan.readout:
             w.readout = p.cpu()
+        if v in w.plan.targets:
+            w.readouts[v] = p.cpu()
         choice = torch.multinomial(p.cpu(), 1, generator=w.gen)[:, 0]
         chosen = vids[choice]
         w.pending.append((chosen[:, None], torch.ones(w.m, 1, dtype=torch.long), self.position[v]))
