@@ -41,7 +41,10 @@ class DataArguments:
 
     graph: dict[str, Any] | str | None = field(
         default=None,
-        metadata={"help": "the causal graph: a YAML/JSON file, or an inline mapping (default: the world's graph)"},
+        metadata={
+            "help": "the causal graph: a YAML/JSON spec, a DOT file, a dagitty string (dag { A -> B }), an edge-list "
+            "CSV, or an inline mapping (default: the world's graph); kinds it does not declare are inferred from data"
+        },
     )
     data: str | None = field(
         default=None, metadata={"help": "the rows: a CSV, Parquet or JSON Lines file, or a saved datasets folder"}

@@ -1,8 +1,10 @@
-"""The ``hf-causal`` command line: train, query, effect, sample, demo.
+"""The ``hf-causal`` command line: train, query, effect, sample, counterfactual, graph, demo.
 
 Run ``hf-causal COMMAND --help`` for each command's options and examples. Nothing heavy is imported
 until a command runs, so ``hf-causal --help`` answers at once. Every error of the package is printed
-as ``error: ...`` with exit code 2 (as are usage errors); a traceback means a bug.
+as ``error: ...`` with exit code 2 (as are usage errors); a traceback means a bug. Over 520 lines: the
+whole argparse tree and its help texts live here on purpose, so one file shows the CLI surface; each
+command's work is in the package (``run_query``, ``train``, ``write_inferred_graph``).
 """
 
 from __future__ import annotations
@@ -293,6 +295,28 @@ def cmd_counterfactual(args: argparse.Namespace, parser) -> int:
     return 0
 
 
+def cmd_graph(args: argparse.Namespace, parser) -> int:
+    from .graph_formats import write_inferred_graph
+
+    if Path(args.output).is_dir():
+        parser.error(
+            f"-o {args.output} is a folder; give the YAML file to write, e.g. {Path(args.output) / 'graph.yaml'}"
+        )
+    graph = write_inferred_graph(args.data, args.edges, args.output)
+    for n in graph.order:
+        v = graph[n]
+        extra = {
+            "categorical": f"values {v.values}",
+            "integer": f"{v.min}..{v.max}",
+            "continuous": f"{v.bins} bins",
+            "text": f"max_length {v.max_length}",
+            "sequence": f"max_length {v.max_length}",
+        }[v.type]
+        print(f"  {n}: {v.type} ({extra}{', missing: as_value' if v.missing == 'as_value' else ''})")
+    print(f"wrote {args.output} ({len(graph.order)} variables, {len(graph.edges)} edges)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, parser) -> int:
     from .demo import run_demo
 
@@ -308,6 +332,17 @@ def cmd_demo(args: argparse.Namespace, parser) -> int:
         repo_id=args.repo_id,
     )
     return 0
+
+
+def _unswallow_recipe(args: argparse.Namespace, rest: list[str], argv: list[str]) -> None:
+    """``train --graph g.dot --data d.csv``: argparse takes ``g.dot`` (the value of the recipe key ``--graph``,
+    unknown to it) for the optional positional recipe; give it back to its key."""
+    known = {"--resume", "--accelerate-config", "--num-processes", "-h", "--help"}
+    i = argv.index(args.recipe) if args.recipe in argv else -1
+    prev = argv[i - 1] if i > 0 else ""
+    if prev.startswith("--") and "=" not in prev and prev not in known and prev in rest:
+        rest.insert(rest.index(prev) + 1, args.recipe)
+        args.recipe = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -433,6 +468,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--json", action="store_true", help="print JSON (per row: factual values and target distributions)")
 
+    gp = sub.add_parser(
+        "graph",
+        help="graph files: infer variable kinds from data",
+        formatter_class=raw,
+        epilog="example:\n  hf-causal graph infer --data rows.csv --edges dag.txt -o graph.yaml\n"
+        "EDGES: a DOT file, a dagitty file or string (dag { A -> B }), an edge-list CSV (parent,child), or a "
+        "YAML/JSON spec",
+    )
+    gsub = gp.add_subparsers(dest="graph_command", required=True)
+    gi = gsub.add_parser("infer", help="write a graph file with each variable's kind inferred from the data")
+    gi.add_argument("--data", required=True, help="the table (CSV, Parquet, JSON Lines, a datasets folder)")
+    gi.add_argument("--edges", required=True, help="the DAG: DOT, dagitty, edge-list CSV or YAML/JSON (file or text)")
+    gi.add_argument("-o", "--output", required=True, help="YAML graph file to write")
+
     d = sub.add_parser(
         "demo",
         help="train the bundled demo and compare with exact answers",
@@ -456,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     sub = parser._subparsers._group_actions[0].choices[args.command]  # noqa: SLF001 - argparse has no public accessor
+    if args.command == "train" and args.recipe:
+        _unswallow_recipe(args, rest, list(sys.argv[1:] if argv is None else argv))
     if args.command == "train" and args.help:
         print(_train_help(sub))
         raise SystemExit(0)
@@ -471,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
                 "effect": cmd_effect,
                 "sample": cmd_sample,
                 "counterfactual": cmd_counterfactual,
+                "graph": cmd_graph,
                 "demo": cmd_demo,
             }[args.command](args, sub)
     except HfCausalError as e:

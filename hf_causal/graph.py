@@ -376,7 +376,9 @@ class CausalGraph:
             return cls.from_networkx(graph)
         if isinstance(graph, Mapping):
             return cls.from_dict(graph)
-        return cls.from_file(graph)
+        from .graph_formats import load_graph
+
+        return load_graph(graph)  # YAML/JSON specs, DOT, dagitty, edge lists (kinds declared)
 
     def to_dict(self) -> dict[str, Any]:
         return {

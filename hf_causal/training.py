@@ -222,7 +222,16 @@ def prepare(data_args, model_args, seed: int = 0, main_process_first=None):
 
         world = get_world(data_args.world, **(data_args.world_options or {}))
     if data_args.graph is not None:
-        graph = CausalGraph.coerce(data_args.graph)
+        from .graph_formats import load_graph, parse_structure
+
+        declared = isinstance(data_args.graph, CausalGraph) or parse_structure(data_args.graph).declares_kinds()
+        graph = load_graph(data_args.graph, data=None if declared else data_args.data)
+        if not declared:
+            kinds = ", ".join(f"{n}: {graph[n].type}" for n in graph.order)
+            print(
+                f"hf_causal: variable kinds inferred from {source_name(data_args.data)} ({kinds}); recorded in "
+                "causal_config.json (write an editable graph file with `hf-causal graph infer`)"
+            )
     elif world is not None:
         graph = world.graph
     else:

@@ -39,9 +39,15 @@ def test_readme_python_examples_run(
         code = code.replace('"outputs/papers-minilm"', repr(str(papers_model_dir)))  # the tests' small text engine
         code = code.replace('PaperWorld(setting="interaction")', f"PaperWorld(**{PAPERS_OPTIONS!r})")
         code = code.replace('"outputs/quick"', repr(str(tmp_path / "quick")))
+        code = code.replace('"outputs/clinic"', repr(str(tmp_path / "clinic")))
+        code = code.replace(
+            '"num_train_epochs": 12, "per_device_train_batch_size": 64',
+            '"num_train_epochs": 2, "per_device_train_batch_size": 64',
+        )
         exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "recovery" in out  # the DataFrame head was printed
+    assert "CATE for smokers" in out and "(truth -0.180)" in out  # "Your own data": the answer beside the truth
     assert "P(reached | do(detour), maze):" in out and "E[reached | do(R, R)]:" in out
     assert "P(win | do(Rd7, ..., Kd3), position):" in out
     assert "P(state-of-the-art title | do(abstract)):" in out
