@@ -271,7 +271,7 @@ def _replay(engine, sampler, order, do, noise, m: int, gen) -> dict[str, list[li
             choice = torch.argmax(cand + noise[v][0], -1)
             chosen = vids[choice]
             st.feed(chosen[:, None], torch.ones(m, 1, dtype=torch.long), keep=1, seg=seg)
-            out[v] = [[int(c)] for c in chosen.tolist()]
+            out[v] = chosen[:, None].tolist()
             continue
         allowed = sampler._emit_ids(var, vids)
         rows: list[list[int]] = [[] for _ in range(m)]

@@ -185,6 +185,19 @@ class Sampler:
         progress: bool = False,
     ) -> Draws:
         """Walk ``plan.order`` for ``n`` rows. ``rows``: per-row values of conditioned variables."""
+        import gc
+
+        # the walk allocates one small list per row and variable; with the collector on, each burst of
+        # allocations triggers a scan of every live one (profiled: a third of a 20,000-draw query)
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(plan, n, seed, rows, sample_readout, progress)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _run(self, plan, n, seed, rows, sample_readout, progress) -> Draws:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise QueryError(f"the number of Monte Carlo draws must be a positive integer, got {n!r}")
         if self.adapter is not None:  # an ensemble of LoRA adapters over one base: this member's adapter
@@ -381,7 +394,7 @@ class Sampler:
         choice = torch.multinomial(p.cpu(), 1, generator=w.gen)[:, 0]
         chosen = vids[choice]
         w.pending.append((chosen[:, None], torch.ones(w.m, 1, dtype=torch.long), self.position[v]))
-        w.values[v] = [[c] for c in chosen.tolist()]
+        w.values[v] = chosen[:, None].tolist()
         return False
 
     def _step_segment(self, w: _Walk, v, var, vids, term) -> bool:
