@@ -91,10 +91,20 @@ def _interval_note(ans) -> str:
         return (
             "interval: Monte Carlo error only (a single model); it does not cover the estimation error of the fit. "
             "Train an ensemble (--ensemble '{k: 5, method: bootstrap}') or use --estimator aipw --data ROWS"
-        )
+        ) + _weights_note(ans)
     if kind == "influence_function":
-        return "interval: influence-function standard error of the doubly robust estimate (estimation error)"
-    return f"interval: estimation and Monte Carlo error ({ans.members} ensemble members)"
+        return "interval: influence-function standard error of the doubly robust estimate (estimation error)" + (
+            _weights_note(ans)
+        )
+    note = f"interval: estimation and Monte Carlo error ({ans.members} ensemble members)"
+    return note + _weights_note(ans)
+
+
+def _weights_note(ans) -> str:
+    info = getattr(ans, "details", None) or getattr(ans, "diagnostics", None) or {}
+    if "effective_sample_size" not in info:
+        return ""
+    return f"\n  evidence by likelihood weighting: effective sample size {info['effective_sample_size']:.0f}"
 
 
 def _print_distribution(d) -> None:

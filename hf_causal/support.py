@@ -9,6 +9,13 @@ variable whose parents are all single-token variables, the parent configurations
 intervened variable, the share of its sampled contexts whose configuration the data never showed
 (:func:`unseen_shares`).
 
+An unseen configuration means "no support" only where the data cover the parents' configuration space:
+with many or binned-continuous parents almost every row has a configuration of its own, and an unseen
+one says nothing. So a record is checked whole only when its Good-Turing estimate of the unseen
+probability mass (the share of rows whose configuration occurred once, :func:`unseen_mass`) is at most
+:data:`MAX_UNSEEN_MASS`; a sparser one is checked on the intervened parents alone (were the forced values
+ever seen, together?), and the answer says so (:func:`sparse_records`).
+
 Example:
     >>> import pandas as pd
     >>> from hf_causal.graph import CausalGraph
@@ -27,10 +34,37 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fit_support", "unseen_shares", "MAX_CONFIGS"]
+__all__ = ["fit_support", "unseen_shares", "unseen_mass", "sparse_records", "MAX_CONFIGS", "MAX_UNSEEN_MASS"]
 
 MAX_CONFIGS = 20000
 """Variables with more distinct parent configurations in the training rows are not recorded."""
+
+MAX_UNSEEN_MASS = 0.05
+"""Records whose Good-Turing unseen mass exceeds this are too sparse for an unseen configuration to mean
+"no support"; they are not checked."""
+
+
+def unseen_mass(record: dict[str, Any]) -> float:
+    """Good-Turing estimate of the probability that a fresh row's parent configuration is one the training
+    rows never showed: (configurations seen exactly once) / (rows)."""
+    counts = record["configs"].values()
+    n = sum(counts)
+    return sum(1 for c in counts if c == 1) / n if n else 1.0
+
+
+def sparse_records(support: dict[str, Any] | None, plan) -> dict[str, float]:
+    """``{child: unseen mass}`` for the children of intervened variables whose records are too sparse to
+    check whole (see the module docstring)."""
+    if not support or plan is None or not plan.do:
+        return {}
+    out = {}
+    for child in plan.order:
+        rec = support.get(child)
+        if rec is not None and any(p in plan.do for p in rec["parents"]):
+            m = unseen_mass(rec)
+            if m > MAX_UNSEEN_MASS:
+                out[child] = m
+    return out
 
 
 def _key(ids) -> str:
@@ -56,10 +90,21 @@ def fit_support(graph, tokenizer, rows) -> dict[str, Any]:
     return out
 
 
+def _project(record: dict[str, Any], keep: list[str]) -> dict[str, Any]:
+    """The record restricted to the parents in ``keep`` (counts summed over the others)."""
+    idx = [record["parents"].index(p) for p in keep]
+    counts: Counter = Counter()
+    for key, c in record["configs"].items():
+        parts = key.split(" ")
+        counts[" ".join(parts[i] for i in idx)] += c
+    return {"parents": keep, "configs": dict(counts)}
+
+
 def unseen_shares(support: dict[str, Any], draws, tokenizer) -> dict[str, float]:
     """For each child of an intervened variable whose parents were all walked (forced, sampled, or summed
     out exactly), the share of the sampled contexts whose parent configuration the training rows never
-    showed; a summed-out parent counts with its probability."""
+    showed; a summed-out parent counts with its probability. A record too sparse to check whole is checked
+    on the intervened parents alone: were the forced values seen together at all?"""
     out: dict[str, float] = {}
     plan, values, marginal = draws.plan, draws.values, draws.marginal
     if not support or plan is None or not plan.do:
@@ -68,6 +113,8 @@ def unseen_shares(support: dict[str, Any], draws, tokenizer) -> dict[str, float]
         rec = support.get(child)
         if rec is None or not any(p in plan.do for p in rec["parents"]):
             continue
+        if unseen_mass(rec) > MAX_UNSEEN_MASS:
+            rec = _project(rec, [p for p in rec["parents"] if p in plan.do])
         parents, seen = rec["parents"], rec["configs"]
         summed = [p for p in parents if p in marginal]
         if len(summed) > 1 or any(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hf_causal import CausalGraph, CausalTokenizer
+from hf_causal import CausalGraph, CausalTokenizer, UnsupportedQueryError
 from hf_causal.attention import segment_attention_matrix
 from hf_causal.mechanisms import MECHANISM_MODES, Mechanism, MechanismCache, mechanism_class, mechanism_forward
 
@@ -205,6 +205,54 @@ def test_unsupported_parent_configurations_are_refused(tmp_path):
     with pytest.warns(CausalWarning, match=r"parents of 'Y' take a combination the training data never showed"):
         d = eng.query("Y", do={"X": 0}, num_samples=300)
     assert 0.4 < d.diagnostics["unseen_parent_configs[Y]"] < 0.9
+
+
+def test_sparse_support_is_checked_on_the_intervened_parents():
+    """With a 500-valued parent W of Y and 300 rows, most (W, X) configurations occur once (Good-Turing
+    unseen mass near 1): an unseen one says nothing about support, so do(X=0) is answered although its
+    (w, 0) pairs are mostly unseen; but X=1 never occurred at all, and do(X=1) is refused. Read whole, the
+    same record refuses do(X=0) (when its counts are made dense: see the last query)."""
+    import numpy as np
+    import pandas as pd
+
+    from hf_causal import CausalConfig, CausalEngine
+    from hf_causal.support import MAX_UNSEEN_MASS, fit_support, unseen_mass
+
+    g = CausalGraph.from_dict(
+        {
+            "variables": {
+                "W": {"type": "categorical", "values": list(range(500))},
+                "X": {"type": "categorical", "values": [0, 1]},
+                "Y": {"type": "categorical", "values": [0, 1]},
+            },
+            "edges": [["W", "X"], ["W", "Y"], ["X", "Y"]],
+        }
+    )
+    rng = np.random.default_rng(0)
+    w = rng.integers(0, 500, 300)
+    rows = pd.DataFrame({"W": w, "X": 0, "Y": rng.integers(0, 2, 300)})  # X = 0 always
+    tok = CausalTokenizer.build(g)
+    sup = fit_support(g, tok, rows)
+    assert unseen_mass(sup["Y"]) > MAX_UNSEEN_MASS
+    from transformers import GPT2Config
+
+    model = mechanism_class("gpt2")(GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=1, n_head=2))
+
+    def engine(support):
+        cfg = CausalConfig(graph=g.to_dict(), token_map=tok.token_map(), attention="local", support=support)
+        return CausalEngine(model, tok, cfg)
+
+    d = engine(sup).query("Y", do={"X": 0}, num_samples=200)
+    assert d.diagnostics["support_check[Y]"].startswith("intervened parents only")
+    assert d.diagnostics["unseen_parent_configs[Y]"] == 0.0
+    with pytest.raises(UnsupportedQueryError, match="rest entirely on parent configurations of 'Y'"):
+        engine(sup).query("Y", do={"X": 1}, num_samples=200)
+    keys = {f"{tok.value_ids['W'][k]} {tok.value_ids['X'][0]}": 5 for k in range(0, 500, 2)}  # even w only, dense
+    dense = {**sup, "Y": {**sup["Y"], "configs": keys}}
+    assert unseen_mass(dense["Y"]) == 0.0
+    d = engine(dense).query("Y", do={"X": 0}, num_samples=400)
+    assert 0.3 < d.diagnostics["unseen_parent_configs[Y]"] < 0.7  # read whole: odd w unseen
+    assert "support_check[Y]" not in d.diagnostics
 
 
 def test_local_models_walk_only_the_ancestors(recode_engines):

@@ -60,6 +60,7 @@ def test_non_ancestors_cannot_influence_a_variable(tmp_path):
         {
             "graph": graph,
             "data": str(data),
+            "attention": "full",
             "num_train_epochs": 2,
             "output_dir": str(tmp_path / "f"),
             "logging_steps": 100000,

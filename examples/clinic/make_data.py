@@ -1,6 +1,6 @@
 """Write the example table, its DAG and the true effects (the clinic world, hf_causal.worlds.clinic).
 
-    python examples/clinic/make_data.py        # writes clinic.csv, dag.txt and truth.json beside this file
+python examples/clinic/make_data.py        # writes clinic.csv, dag.txt and truth.json beside this file
 """
 
 import json

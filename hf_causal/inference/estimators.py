@@ -19,7 +19,7 @@ import pandas as pd
 from ..errors import DataError, QueryError, UnsupportedQueryError
 from ..interventions import PartialSequence
 from ..mechanisms import MECHANISM_MODES
-from ..support import unseen_shares
+from ..support import sparse_records, unseen_shares
 from .diagnostics import extrapolation, positivity
 from .planner import Plan, same_value
 from .results import Z95, Distribution, Estimate, fmt_values, jsonable
@@ -49,6 +49,11 @@ def _diagnostics(engine: CausalEngine, plan: Plan, *draws: Draws) -> dict[str, A
         for child, frac in unseen_shares(engine.config.support, dr, engine.tokenizer).items():
             unseen[child] = max(unseen.get(child, 0.0), frac)
     refuse_unsupported(engine, plan, unseen)
+    sparse = {
+        f"support_check[{c}]": f"intervened parents only: the training rows cover too little of the parents' "
+        f"joint configurations (Good-Turing unseen mass {m:.2f}) for an unseen one to mean no support"
+        for c, m in sparse_records(engine.config.support, plan).items()
+    }
     diag = positivity(
         logp,
         engine.config.loss_variables,
@@ -57,7 +62,7 @@ def _diagnostics(engine: CausalEngine, plan: Plan, *draws: Draws) -> dict[str, A
         unseen,
         reads_parents_only=engine.config.attention in MECHANISM_MODES,
     )
-    return {**diag, **extrapolation(plan.extrapolated)}
+    return {**sparse, **diag, **extrapolation(plan.extrapolated)}
 
 
 def refuse_unsupported(engine: CausalEngine, plan: Plan, unseen: dict[str, float]) -> None:
