@@ -15,6 +15,7 @@ from . import (
     maze,
     papers,
     query_speed,
+    schedule,
     startup,
 )
 
@@ -25,6 +26,7 @@ BENCHMARKS = {
     "bnlearn": bnlearn,
     "query_speed": query_speed,
     "coverage": coverage,
+    "schedule": schedule,
     "cate_by_covariate": cate_by_covariate,
     "ihdp": ihdp,
     "lalonde": lalonde,

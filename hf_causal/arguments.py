@@ -189,7 +189,18 @@ class CausalTrainingArguments(TrainingArguments):
         },
     )
 
+    schedule: str | None = field(
+        default=None,
+        metadata={
+            "help": "fixed (num_train_epochs as given) or auto (the epochs chosen on the rows: early stopping on a "
+            "held-out tenth finds the best epoch, then a fresh model trains on all rows for that many; see "
+            "hf_causal.schedule); default auto for --graph/--data without a recipe, else fixed"
+        },
+    )
+
     def __post_init__(self) -> None:
+        if self.schedule is not None and self.schedule not in ("fixed", "auto"):
+            raise RecipeError(f"schedule must be 'fixed' or 'auto', got {self.schedule!r}")
         if self.early_stopping_patience > 0:
             self.eval_strategy = "epoch"
             self.save_strategy = "epoch"

@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import RecipeError
 
-__all__ = ["load_recipe", "recipe_parser", "parse_recipe", "recipe_keys"]
+__all__ = ["load_recipe", "recipe_parser", "parse_recipe", "recipe_keys", "given_keys"]
 
 
 def _classes():
@@ -96,3 +96,13 @@ def parse_recipe(
     if rest:
         raise RecipeError(f"unknown option(s) {' '.join(rest)}; `hf-causal train --help` lists the keys")
     return tuple(parsed)
+
+
+def given_keys(
+    recipe: str | Path | dict[str, Any] | None, overrides: dict[str, Any] | None = None, argv: Sequence[str] = ()
+) -> set[str]:
+    """The keys the user set (in the recipe, ``overrides`` or ``--key`` options), as opposed to defaults."""
+    cfg = load_recipe(recipe) if isinstance(recipe, (str, Path)) else (recipe or {})
+    keys = set(cfg) | set(overrides or {})
+    keys |= {a[2:].split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")}
+    return keys
