@@ -22,6 +22,7 @@ DEMO_RECIPE: dict[str, Any] = {
     "eval_fraction": 0.05,
     "order_policy": "canonical",
     "architecture": "gpt2",
+    "attention": "full",
     "n_layer": 2,
     "n_embd": 64,
     "n_head": 4,

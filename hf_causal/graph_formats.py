@@ -157,6 +157,23 @@ def _from_spec(spec: Any, source: str) -> Structure:
     if "graph" in spec and "variables" not in spec:
         spec = spec["graph"]
     variables = spec.get("variables")
+    if isinstance(variables, (list, tuple)):  # the list form: [{name: A, type: ...}, ...]
+        if all(isinstance(v, Mapping) and "type" in v for v in variables):
+            g = CausalGraph.from_dict(spec)  # names duplicates and bad entries
+            return Structure(
+                list(g.variables), list(g.edges), {n: g.to_dict()["variables"][n] for n in g.variables}, "yaml"
+            )
+        listed = {}
+        for v in variables:
+            name = v.get("name") if isinstance(v, Mapping) else v
+            if not isinstance(name, str):
+                raise GraphError(f"{source}: variable entry {v!r}: give each a name")
+            if name in listed:
+                raise GraphError(f"{source}: duplicate variable(s): {name}")
+            listed[name] = {k: x for k, x in v.items() if k != "name"} if isinstance(v, Mapping) else {}
+        variables = listed
+    if variables is not None and not isinstance(variables, Mapping):
+        raise GraphError(f"{source}: 'variables' must map names to specs (or list specs with a 'name')")
     if variables is not None and all(isinstance(v, Mapping) and "type" in v for v in dict(variables).values()):
         g = CausalGraph.from_dict(spec)
         return Structure(

@@ -69,7 +69,8 @@ def test_random_order_policy_walks_only_what_a_query_needs(tmp_path):
     assert eng.planner.plan(["note"], None, {"Z": "yes"}).order == ["Z", "note"]
     assert list(eng.sample(4, given={"Z": "yes"}, variables=["note"]).columns) == ["note"]
     (tmp_path / "c").mkdir()
-    canonical = CausalEngine.from_pretrained(_run(tmp_path / "c", order_policy="canonical"))
+    # full attention: a canonical mechanism model (attention: local) would walk the ancestors only, too
+    canonical = CausalEngine.from_pretrained(_run(tmp_path / "c", order_policy="canonical", attention="full"))
     assert canonical.planner.plan(["note"], None, {"Z": "yes"}).order == ["Z", "A", "moves", "note"]
 
 
