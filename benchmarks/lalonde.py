@@ -125,8 +125,12 @@ def main(argv=None) -> dict:
         t_att = time.time() - t0
         t0 = time.time()
         y0 = eng.expectation("re78", do={"treat": 0}, data=treated, seed=seed)
+        t0 = time.time()
+        dr = eng.att("re78", "treat", 1, 0, data=obs, estimator="aipw", seed=seed)
+        t_dr = time.time() - t0
         est = {
             "engine": (att.estimate, t_train + t_att),
+            "engine (AIPW)": (dr.estimate, t_train + t_dr),
             "engine (observed Y1)": (float(treated.re78.mean()) - y0.estimate, t_train + time.time() - t0),
         }
         est.update(_dowhy(obs))

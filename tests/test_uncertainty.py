@@ -176,6 +176,19 @@ def test_aipw_refusals(tiny_engine, demo_world_):
         tiny_engine.ate("age", T, 1, 0, data=rows, estimator="aipw")
 
 
+def test_aipw_refuses_an_untrained_propensity(tiny_engine, demo_world_, monkeypatch):
+    """A model trained with loss_variables=[outcome] has a random treatment conditional: a doubly robust
+    estimate on it would divide by noise, so it is refused (the plug-in still answers)."""
+    from hf_causal import UnsupportedQueryError
+
+    rows = demo_world_.sample(50, seed=0)
+    monkeypatch.setattr(tiny_engine.config, "loss_variables", [Y])
+    with pytest.raises(UnsupportedQueryError, match=r"propensity p\(treatment \| covariates\).*untrained"):
+        tiny_engine.ate(Y, T, 1, 0, data=rows, estimator="aipw")
+    monkeypatch.setattr(tiny_engine.config, "loss_variables", [T, Y])
+    assert np.isfinite(tiny_engine.ate(Y, T, 1, 0, data=rows, estimator="aipw").estimate)
+
+
 def test_single_model_answers_say_their_interval_is_monte_carlo_only(tiny_engine, capsys, tiny_model_dir):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

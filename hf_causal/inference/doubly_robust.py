@@ -139,6 +139,13 @@ def aipw(
             f"estimator='aipw' needs a categorical or integer treatment; {treatment!r} is {tvar.type} (its "
             "propensity of a whole sequence is not a single read-out)"
         )
+    trained = engine.config.loss_variables
+    if trained is not None and treatment not in trained:
+        raise UnsupportedQueryError(
+            f"estimator='aipw' reads the propensity p({treatment} | covariates) from the model, but this model was "
+            f"trained on {trained} only (loss_variables): its {treatment!r} conditional is untrained. Train with "
+            f"loss_variables including {treatment!r} (or all variables), or use estimator='plugin'"
+        )
     if not 0 <= clip < 0.5:
         raise QueryError(f"clip must be in [0, 0.5), got {clip}")
     where = source_name(data)
