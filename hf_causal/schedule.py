@@ -33,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "max_epochs",
     "batch_size",
     "refit_epochs",
+    "search",
 ]
 
 SCHEDULES = ("fixed", "auto")
@@ -85,3 +87,82 @@ def best_epoch(log_history: list[dict]) -> tuple[int, float]:
         raise ValueError("no evaluation in the log history")
     loss, epoch = min(evals)
     return max(1, round(epoch)), float(loss)
+
+
+def search(fit, args, train_ds, eval_ds, given: set[str], resume: bool):
+    """``schedule: auto``: early stopping on the held-out rows finds the best epoch (``fit.one``, the
+    training run of :mod:`hf_causal.training`); returns all rows, no held-out set, the training arguments
+    of the refit, and the record."""
+    import dataclasses as dc
+    import json
+    import shutil
+    import time
+    from pathlib import Path
+
+    from datasets import concatenate_datasets
+
+    from .errors import RecipeError
+    from .fileio import atomic_write_json
+
+    if eval_ds is None or not len(eval_ds):
+        raise RecipeError(
+            "schedule: auto searches the number of epochs on held-out rows: set eval_fraction > 0 (e.g. 0.1), "
+            "or use schedule: fixed with num_train_epochs"
+        )
+    n_search = len(train_ds)
+    batch = args.per_device_train_batch_size if "per_device_train_batch_size" in given else batch_size(n_search)
+    cap = args.num_train_epochs if "num_train_epochs" in given else None
+    limit = max_epochs(n_search, batch * max(1, args.world_size) * args.gradient_accumulation_steps, cap)
+    patience = args.early_stopping_patience if args.early_stopping_patience > 0 else PATIENCE
+    record_path = Path(args.output_dir) / ".schedule.json"
+    if resume and record_path.exists():
+        record = json.loads(record_path.read_text())
+        logging.getLogger("hf_causal.training").warning(
+            "schedule: reusing the epochs searched by an earlier run (%s)", record_path
+        )
+    else:
+        search_dir = Path(args.output_dir) / ".schedule-search"
+        search_args = dc.replace(
+            args,
+            output_dir=str(search_dir),
+            num_train_epochs=limit,
+            per_device_train_batch_size=batch,
+            early_stopping_patience=patience,
+        )
+        _, m = fit.one(search_args, train_ds, False, time.time())
+        record = {
+            "mode": "auto",
+            "search_rows": n_search,
+            "held_out_rows": len(eval_ds),
+            "search_epoch_limit": limit,
+            "patience": patience,
+            "search_epochs_run": m["epochs_trained"],
+            "best_epoch": m["best_epoch"],
+            "best_eval_loss": m["best_epoch_eval_loss"],
+            "search_eval_nll_per_variable": m.get("eval_nll_per_variable"),
+            "search_seconds": m["train_seconds"],
+            "min_epochs": MIN_EPOCHS,
+            "num_train_epochs": refit_epochs(m["best_epoch"], cap),
+            "per_device_train_batch_size": batch,
+        }
+        if args.process_index == 0:
+            atomic_write_json(record_path, record)
+            shutil.rmtree(search_dir, ignore_errors=True)
+    print(
+        f"hf_causal: schedule auto: the held-out NLL was best after {record['best_epoch']} epoch(s) (search on "
+        f"{record['search_rows']} rows, {record['held_out_rows']} held out, stopped after "
+        f"{record['search_epochs_run']:g} of at most {record['search_epoch_limit']}); training on all "
+        f"{record['search_rows'] + record['held_out_rows']} rows for {record['num_train_epochs']} epoch(s) (at "
+        f"least {record['min_epochs']} unless num_train_epochs caps it), batch "
+        f"{record['per_device_train_batch_size']}; recorded in causal_config.json (metrics.schedule)"
+    )
+    refit = dc.replace(
+        args,
+        num_train_epochs=record["num_train_epochs"],
+        per_device_train_batch_size=record["per_device_train_batch_size"],
+        early_stopping_patience=0,
+        eval_strategy="no",
+        load_best_model_at_end=False,
+        save_strategy=args.save_strategy if args.early_stopping_patience == 0 else "no",
+    )
+    return concatenate_datasets([train_ds, eval_ds]), None, refit, record

@@ -324,7 +324,7 @@ def train(
         args.ddp_find_unused_parameters = False  # every parameter is used (peft#951)
     args.remove_unused_columns = False  # the collator needs segment_ids for parent-restricted attention
     if mode == "auto":
-        train_ds, eval_ds, args, schedule = _search_schedule(
+        train_ds, eval_ds, args, schedule = sch.search(
             _Fit(graph, tok, data_args, model_args, train_ds, eval_ds), args, train_ds, eval_ds, given, resume
         )
     else:
@@ -375,77 +375,6 @@ def train(
     if fit.accelerator is not None:
         fit.accelerator.wait_for_everyone()
     return Path(args.output_dir)
-
-
-def _search_schedule(fit, args, train_ds, eval_ds, given: set[str], resume: bool):
-    """``schedule: auto`` (:mod:`hf_causal.schedule`): early stopping on the held-out rows finds the best
-    epoch; returns all rows, no held-out set, the training arguments of the refit, and the record."""
-    import dataclasses as dc
-
-    from datasets import concatenate_datasets
-
-    from . import schedule as sch
-
-    if eval_ds is None or not len(eval_ds):
-        raise RecipeError(
-            "schedule: auto searches the number of epochs on held-out rows: set eval_fraction > 0 (e.g. 0.1), "
-            "or use schedule: fixed with num_train_epochs"
-        )
-    n_search = len(train_ds)
-    batch = args.per_device_train_batch_size if "per_device_train_batch_size" in given else sch.batch_size(n_search)
-    cap = args.num_train_epochs if "num_train_epochs" in given else None
-    limit = sch.max_epochs(n_search, batch * max(1, args.world_size) * args.gradient_accumulation_steps, cap)
-    patience = args.early_stopping_patience if args.early_stopping_patience > 0 else sch.PATIENCE
-    record_path = Path(args.output_dir) / ".schedule.json"
-    if resume and record_path.exists():
-        record = json.loads(record_path.read_text())
-        logger.warning("schedule: reusing the epochs searched by an earlier run (%s)", record_path)
-    else:
-        search_dir = Path(args.output_dir) / ".schedule-search"
-        search_args = dc.replace(
-            args,
-            output_dir=str(search_dir),
-            num_train_epochs=limit,
-            per_device_train_batch_size=batch,
-            early_stopping_patience=patience,
-        )
-        _, m = fit.one(search_args, train_ds, False, time.time())
-        record = {
-            "mode": "auto",
-            "search_rows": n_search,
-            "held_out_rows": len(eval_ds),
-            "search_epoch_limit": limit,
-            "patience": patience,
-            "search_epochs_run": m["epochs_trained"],
-            "best_epoch": m["best_epoch"],
-            "best_eval_loss": m["best_epoch_eval_loss"],
-            "search_eval_nll_per_variable": m.get("eval_nll_per_variable"),
-            "search_seconds": m["train_seconds"],
-            "min_epochs": sch.MIN_EPOCHS,
-            "num_train_epochs": sch.refit_epochs(m["best_epoch"], cap),
-            "per_device_train_batch_size": batch,
-        }
-        if args.process_index == 0:
-            atomic_write_json(record_path, record)
-            shutil.rmtree(search_dir, ignore_errors=True)
-    print(
-        f"hf_causal: schedule auto: the held-out NLL was best after {record['best_epoch']} epoch(s) (search on "
-        f"{record['search_rows']} rows, {record['held_out_rows']} held out, stopped after "
-        f"{record['search_epochs_run']:g} of at most {record['search_epoch_limit']}); training on all "
-        f"{record['search_rows'] + record['held_out_rows']} rows for {record['num_train_epochs']} epoch(s) (at "
-        f"least {record['min_epochs']} unless num_train_epochs caps it), batch "
-        f"{record['per_device_train_batch_size']}; recorded in causal_config.json (metrics.schedule)"
-    )
-    refit = dc.replace(
-        args,
-        num_train_epochs=record["num_train_epochs"],
-        per_device_train_batch_size=record["per_device_train_batch_size"],
-        early_stopping_patience=0,
-        eval_strategy="no",
-        load_best_model_at_end=False,
-        save_strategy=args.save_strategy if args.early_stopping_patience == 0 else "no",
-    )
-    return concatenate_datasets([train_ds, eval_ds]), None, refit, record
 
 
 def _ensemble_metrics(members: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
