@@ -33,30 +33,11 @@ SUBGROUPS = {
 
 
 def _econml(rows, masks, seed):
-    from econml.dml import CausalForestDML
-    from econml.dr import DRLearner
-    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+    from .baselines import econml_effects
 
     X = pd.get_dummies(rows[["region", "age", "income", "smoker"]], columns=["region"]).to_numpy(float)
     T, Y = rows["statin"].to_numpy(int), rows["event"].to_numpy(float)
-    out = {}
-    for name, make in {
-        "EconML CausalForestDML": lambda: CausalForestDML(
-            model_y=GradientBoostingRegressor(random_state=seed),
-            model_t=GradientBoostingClassifier(random_state=seed),
-            discrete_treatment=True,
-            random_state=seed,
-        ),
-        "EconML DRLearner": lambda: DRLearner(random_state=seed),
-    }.items():
-        t0 = time.time()
-        est = make().fit(Y, T, X=X)
-        res = {}
-        for label, m in masks.items():
-            lo, hi = est.ate_interval(X[m], alpha=0.05)
-            res[label] = (float(est.ate(X[m])), float(np.ravel(lo)[0]), float(np.ravel(hi)[0]))
-        out[name] = (res, time.time() - t0)
-    return out
+    return econml_effects(X, T, Y, masks, seed)
 
 
 def main(argv=None) -> int:

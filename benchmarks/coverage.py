@@ -73,39 +73,17 @@ def _engine_answers(eng, rows, outcome, t, a1, a0, sub, draws, estimator):
 
 
 def _econml(world, rows, outcome, t, a1, sub, seed):
-    from econml.dml import CausalForestDML
-    from econml.dr import DRLearner
-    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+    import pandas as pd
+
+    from .baselines import econml_effects
 
     # effect modifiers: every pre-treatment covariate (all of them confound or modify in these worlds)
     pre = [v for v in world.graph.order if world.graph.order.index(v) < world.graph.order.index(t)]
-    import pandas as pd
-
     X = pd.get_dummies(rows[pre].astype(str)).to_numpy(float)
     T = (rows[t] == a1).to_numpy(int)
     Y = rows[outcome].to_numpy(float)
-    mask_t = T == 1
-    mask_s = np.ones(len(rows), bool)
-    for k, v in sub.items():
-        mask_s &= (rows[k] == v).to_numpy()
-    out = {}
-    for name, make in {
-        "EconML CausalForestDML": lambda: CausalForestDML(
-            model_y=GradientBoostingRegressor(random_state=seed),
-            model_t=GradientBoostingClassifier(random_state=seed),
-            discrete_treatment=True,
-            random_state=seed,
-        ),
-        "EconML DRLearner": lambda: DRLearner(random_state=seed),
-    }.items():
-        est = make()
-        est.fit(Y, T, X=X)
-        res = {}
-        for estimand, m in (("ATE", np.ones(len(rows), bool)), ("ATT", mask_t), ("CATE", mask_s)):
-            lo, hi = est.ate_interval(X[m], alpha=0.05)
-            res[estimand] = (float(est.ate(X[m])), float(np.ravel(lo)[0]), float(np.ravel(hi)[0]))
-        out[name] = res
-    return out
+    masks = {"ATE": np.ones(len(rows), bool), "ATT": T == 1, "CATE": _in(rows, sub)}
+    return {name: res for name, (res, _) in econml_effects(X, T, Y, masks, seed).items()}
 
 
 def _strata_effects(rows, outcome, t, a1, a0, pa, sub):

@@ -32,7 +32,7 @@ from .fileio import atomic_folder, atomic_write_json
 from .graph import CausalGraph
 from .mechanisms import MECHANISM_MODES
 from .modeling import architecture_of, attach_mechanism, build_model, model_summary, save_weights
-from .recipes import given_keys, parse_recipe
+from .recipes import given_keys, load_recipe, parse_recipe
 from .sequencify import Sequencifier, check_columns
 from .support import fit_support
 from .tokenization import CausalTokenizer
@@ -309,6 +309,8 @@ def train(
 
     from . import schedule as sch
 
+    if isinstance(recipe, (str, Path)):
+        recipe = load_recipe(recipe)  # read once: parse_recipe and given_keys both take the dict
     data_args, model_args, args = parse_recipe(recipe, overrides, argv)
     given = given_keys(recipe, overrides, argv)
     mode = args.schedule or ("auto" if recipe is None and data_args.world is None else "fixed")
