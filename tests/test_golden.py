@@ -147,7 +147,12 @@ def _answers() -> dict:
         e2 = _engine(world.graph.to_dict(), batch_size=64, **kw)
         out[f"demo/{label}/query"] = _dist(e2.query(y, do={t: 1}, num_samples=300, seed=0))
         out[f"demo/{label}/ate"] = _est(e2.ate(y, t, 1, 0, num_samples=100, seed=5))
-    for label, kw in [("parents", {"attention": "parents"}), ("random", {"order_policy": "random"})]:
+    for label, kw in [
+        ("parents", {"attention": "parents"}),
+        ("random", {"order_policy": "random"}),
+        ("local", {"attention": "local"}),
+        ("two_stream", {"attention": "two_stream"}),
+    ]:
         e3 = _engine(world.graph.to_dict(), batch_size=128, **kw)
         out[f"demo/{label}/query"] = _dist(e3.query(y, do={t: 1}, num_samples=200, seed=0))
         out[f"demo/{label}/query_given"] = _dist(e3.query(y, do={t: 0}, given={"age": "old"}, num_samples=80))
@@ -158,6 +163,9 @@ def _answers() -> dict:
 
     em = _engine(MIXED, corpus={"note": WORDS}, batch_size=32)
     out["mixed/sample"] = _frame(em.sample(30, seed=1))
+    eml = _engine(MIXED, corpus={"note": WORDS}, batch_size=32, attention="local")
+    out["mixed/local/sample"] = _frame(eml.sample(30, seed=1))
+    out["mixed/local/sample_do"] = _frame(eml.sample(20, do={"moves": ["U", "U", "R"], "A": 1}, seed=2))
     out["mixed/sample_do"] = _frame(em.sample(20, do={"moves": ["U", "U", "R"], "A": 1}, seed=2))
     out["mixed/sample_text"] = _frame(em.sample(10, do={"note": "good bad"}, seed=3))
     out["mixed/expectation"] = _est(em.expectation("Y", do={"A": 1}, num_samples=64, seed=4))
