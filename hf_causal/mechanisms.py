@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers import BertLMHeadModel, GPT2LMHeadModel
+from transformers.activations import NewGELUActivation
 
 __all__ = [
     "MECHANISM_MODES",
@@ -57,29 +58,120 @@ class Mechanism:
 
 
 class MechanismCache:
-    """Per layer, the keys and values of every token fed so far: ``own`` (the prediction stream, read by
-    the same segment) and ``cross`` (embedding-level or content-stream, read by children); plus each
-    token's segment, position within its segment and whether it is real (holes are masked out)."""
+    """The sampler's cache: per layer, the keys and values of every token fed so far, in preallocated
+    buffers ``[slots, heads, 2 * capacity, head_dim]`` that grow by doubling (so a step appends in place
+    instead of copying the whole history). Token ``j``'s prediction-stream key (read by its own segment)
+    sits at ``2j`` and its cross key (embedding-level or content-stream, read by children) at ``2j + 1``,
+    so one strided view feeds one fused attention call. Also each token's segment, position within its
+    segment and whether it is real (holes are masked out).
 
-    def __init__(self, n_layers: int = 0):
-        self.own: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n_layers
-        self.cross: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n_layers
+    Prefix sharing changes the slots in two ways: :meth:`extend_slots` appends copies of some slots
+    (a history that splits; the others stay where they are, nothing is copied for them) and
+    :meth:`batch_select_indices` rebuilds the slots in any order (general, copies everything)."""
+
+    def __init__(self, n_layers: int = 0, capacity: tuple[int, int] | None = None):
+        self.capacity = capacity
+        """(most slots, most tokens) the walk can reach, to size the buffers once; None: grow as needed."""
+        self.k: list[torch.Tensor | None] = [None] * n_layers
+        self.v: list[torch.Tensor | None] = [None] * n_layers
         self.seg: torch.Tensor | None = None
         self.pos: torch.Tensor | None = None
         self.mask: torch.Tensor | None = None
+        self.branches: torch.Tensor | None = None
+        """Set by :meth:`branch`: the cached slot each row continues; the next feed is the last."""
 
     @property
     def length(self) -> int:
         return 0 if self.seg is None else self.seg.shape[1]
 
-    def batch_select_indices(self, idx: torch.Tensor) -> None:
-        def pick(kv):
-            return None if kv is None else (kv[0][idx], kv[1][idx])
+    @property
+    def slots(self) -> int:
+        return 0 if self.seg is None else self.seg.shape[0]
 
-        self.own = [pick(kv) for kv in self.own]
-        self.cross = [pick(kv) for kv in self.cross]
-        if self.seg is not None:
-            self.seg, self.pos, self.mask = self.seg[idx], self.pos[idx], self.mask[idx]
+    def _reserve(self, i: int, like: torch.Tensor, slots: int, length: int) -> None:
+        """Make layer ``i``'s buffers hold ``slots`` x ``length`` tokens (doubling), keeping what is there."""
+        buf = self.k[i]
+        if buf is not None and buf.shape[0] >= slots and buf.shape[2] >= 2 * length:
+            return
+        have_b, have_t = (0, 0) if buf is None else (buf.shape[0], buf.shape[2] // 2)
+        most_b, most_t = self.capacity or (slots, length)
+        _, h, _, d = like.shape
+        if buf is None and most_b * h * 2 * most_t * d * like.element_size() <= 2**28:
+            have_b = most_b  # small enough to reserve at once (pages are touched only when written)
+        cap_b = have_b if have_b >= slots else max(slots, min(2 * have_b, most_b))
+        cap_t = have_t if have_t >= length else max(length, 2 * have_t, most_t, 8)
+        n, t = self.slots, 2 * self.length
+        for store in (self.k, self.v):
+            new = torch.empty(cap_b, h, 2 * cap_t, d, dtype=like.dtype, device=like.device)
+            if store[i] is not None:
+                new[:n, :, :t] = store[i][:n, :, :t]
+            store[i] = new
+
+    def append(
+        self,
+        i: int,
+        own: tuple[torch.Tensor, torch.Tensor],
+        cross: tuple[torch.Tensor, torch.Tensor],
+        cols: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write layer ``i``'s new keys and values after the cached ones; return what to attend over:
+        ``[slots, heads, 2 * (length + new), head_dim]`` interleaved as :func:`_interleave`, or only the
+        key columns ``cols`` (the ones some query may read; they include every new token's)."""
+        b, t = own[0].shape[0], own[0].shape[2]
+        lo = self.length
+        if self.branches is not None:  # the last feed of a branched cache: history by index, nothing stored
+            n = int(self.branches.max()) + 1
+            hist_cols = None if cols is None else cols[cols < 2 * lo]
+            out = []
+            for store, o, c in ((self.k, own[0], cross[0]), (self.v, own[1], cross[1])):
+                h = store[i][:n, :, : 2 * lo]
+                h = h if hist_cols is None else h.index_select(2, hist_cols)
+                out.append(torch.cat([h.index_select(0, self.branches), _interleave(o, c)], 2))
+            return out[0], out[1]
+        self._reserve(i, own[0], b, lo + t)
+        for store, o, c in ((self.k, own[0], cross[0]), (self.v, own[1], cross[1])):
+            store[i][:b, :, 2 * lo : 2 * (lo + t) : 2] = o
+            store[i][:b, :, 2 * lo + 1 : 2 * (lo + t) : 2] = c
+        keys, values = self.k[i][:b, :, : 2 * (lo + t)], self.v[i][:b, :, : 2 * (lo + t)]
+        if cols is not None:
+            keys, values = keys.index_select(2, cols), values.index_select(2, cols)
+        return keys, values
+
+    def extend_slots(self, src: torch.Tensor) -> None:
+        """Append copies of slots ``src`` after the existing ones (which stay in place)."""
+        if not len(src) or self.seg is None:
+            return
+        n, n_new, t = self.slots, self.slots + len(src), 2 * self.length
+        for i in range(len(self.k)):
+            if self.k[i] is None:
+                continue
+            self._reserve(i, self.k[i], n_new, self.length)
+            for store in (self.k, self.v):
+                store[i][n:n_new, :, :t] = store[i][src, :, :t]
+        self.seg = torch.cat([self.seg, self.seg[src]])
+        self.pos = torch.cat([self.pos, self.pos[src]])
+        self.mask = torch.cat([self.mask, self.mask[src]])
+
+    def branch(self, k: int) -> None:
+        """Continue every slot as ``k`` rows (slot i as rows i*k .. i*k+k-1) *without copying the cache*:
+        the next feed reads each row's history through an index and is the last (for the sampler's
+        exact sum over the values of the variable before the target)."""
+        n = self.slots
+        self.branches = torch.arange(n, device=self.seg.device).repeat_interleave(k)
+        self.seg, self.pos, self.mask = self.seg[self.branches], self.pos[self.branches], self.mask[self.branches]
+
+    def batch_select_indices(self, idx: torch.Tensor) -> None:
+        """Rebuild the slots as ``idx`` (any order, repeats allowed): one gather, with room for 8 more tokens."""
+        if self.seg is None:
+            return
+        if self.branches is not None:
+            raise RuntimeError("a branched cache takes one last feed; it cannot be re-sliced")
+        width = 2 * (self.length + 8)
+        for i in range(len(self.k)):
+            for store in (self.k, self.v):
+                if store[i] is not None:
+                    store[i] = store[i][:, :, : min(width, store[i].shape[2])].index_select(0, idx)
+        self.seg, self.pos, self.mask = self.seg[idx], self.pos[idx], self.mask[idx]
 
 
 def segment_positions(
@@ -119,7 +211,13 @@ class _GPT2:
     def finish(self, i, x, ctx):
         blk = self.layers[i]
         h = x + blk.attn.resid_dropout(blk.attn.c_proj(ctx))
-        return h + blk.mlp(blk.ln_2(h))
+        return h + self._mlp(blk.mlp, blk.ln_2(h))
+
+    @staticmethod
+    def _mlp(mlp, x):
+        if type(mlp.act) is NewGELUActivation:  # the same tanh GELU, fused (its Python form is 5 kernels)
+            return mlp.dropout(mlp.c_proj(nn.functional.gelu(mlp.c_fc(x), approximate="tanh")))
+        return mlp(x)
 
     def head(self, h):
         return self.base.lm_head(self.tr.ln_f(h))
@@ -167,26 +265,18 @@ def _split(x: torch.Tensor, heads: int) -> torch.Tensor:
     return x.view(b, t, heads, d // heads).transpose(1, 2)
 
 
-def _attend(q, own, cross, m_own, m_cross, scale, dropout):
-    """Attention over the union of own-segment keys (``own``) and parent keys (``cross``), one fused call."""
-    k = torch.cat([own[0], cross[0]], 2)
-    v = torch.cat([own[1], cross[1]], 2)
-    mask = torch.cat([m_own, m_cross], -1)
+def _interleave(a: torch.Tensor, b: torch.Tensor, keys: bool = True) -> torch.Tensor:
+    """Keys or values ``[..., T, d]`` x 2 -> ``[..., 2T, d]`` with ``a``'s token j at 2j and ``b``'s at
+    2j + 1 (the cache's layout); with ``keys=False``, masks ``[..., t, T]`` interleaved on the last axis."""
+    return torch.stack([a, b], -2).flatten(-3, -2) if keys else torch.stack([a, b], -1).flatten(-2)
+
+
+def _attend(q, k, v, mask, scale, dropout):
+    """Attention over own-segment and parent keys, interleaved (:func:`_interleave`), in one fused call."""
     p = dropout.p if dropout.training else 0.0
     out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=scale)
     b, h, t, d = out.shape
     return out.transpose(1, 2).reshape(b, t, h * d)
-
-
-def _self_only(q, kv, mask, scale, dropout):
-    p = dropout.p if dropout.training else 0.0
-    out = nn.functional.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask, dropout_p=p, scale=scale)
-    b, h, t, d = out.shape
-    return out.transpose(1, 2).reshape(b, t, h * d)
-
-
-def _cat(old, new):
-    return new if old is None else (torch.cat([old[0], new[0]], 2), torch.cat([old[1], new[1]], 2))
 
 
 def mechanism_forward(
@@ -204,8 +294,10 @@ def mechanism_forward(
     ``logits_to_keep``: only the last so many positions' logits (0: all)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     arch = _arch(base)
-    if cache is not None and len(cache.own) != len(arch.layers):
-        cache.own, cache.cross = [None] * len(arch.layers), [None] * len(arch.layers)
+    if cache is not None and cache.branches is not None and cache.seg is None:
+        raise RuntimeError("a branched MechanismCache has had its last feed")
+    if cache is not None and len(cache.k) != len(arch.layers):
+        cache.k, cache.v = [None] * len(arch.layers), [None] * len(arch.layers)
     dev = input_ids.device
     allowed = mechanism.allowed.to(dev)
     key_mask = key_mask.to(dev).long()
@@ -224,6 +316,19 @@ def mechanism_forward(
     diag = (kpos == qpos)[None]
     m_own = ((same & (kpos <= qpos)[None] & real) | diag)[:, None]
     m_cross = (~same & allowed[segments[:, :, None], all_seg[:, None, :]] & (kpos < qpos)[None] & real)[:, None]
+    mask = _interleave(m_own, m_cross, keys=False)
+    if mechanism.mode == "two_stream":  # the content stream reads its own segment's content (odd) keys
+        c_mask = _interleave(torch.zeros_like(m_own), m_own, keys=False)
+    cols = None
+    if cache is not None:  # attend over the key columns some query reads (a mechanism reads few of them)
+        needed = (mask | c_mask) if mechanism.mode == "two_stream" else mask
+        needed = needed.flatten(0, 2).any(0)
+        needed[2 * prev_len :] = True
+        if int(needed.sum()) < 0.75 * needed.numel():
+            cols = needed.nonzero()[:, 0]
+            mask = mask[..., cols]
+            if mechanism.mode == "two_stream":
+                c_mask = c_mask[..., cols]
 
     h0 = arch.embed(input_ids, pos)
     h = h0
@@ -236,15 +341,18 @@ def mechanism_forward(
         else:
             qc, kc, vc = arch.kv_q(i, c)
         cross = (_split(kc, arch.heads), _split(vc, arch.heads))
-        if cache is not None:
-            own, cross = _cat(cache.own[i], own), _cat(cache.cross[i], cross)
-            cache.own[i], cache.cross[i] = own, cross
         scale, drop = arch.scaling(i), arch.attn_dropout(i)
-        ctx = _attend(_split(q, arch.heads), own, cross, m_own, m_cross, scale, drop)
+        if cache is not None:
+            keys, values = cache.append(i, own, cross, cols)
+        else:
+            keys, values = _interleave(own[0], cross[0]), _interleave(own[1], cross[1])
+        ctx = _attend(_split(q, arch.heads), keys, values, mask, scale, drop)
         if mechanism.mode == "two_stream":
-            c = arch.finish(i, c, _self_only(_split(qc, arch.heads), cross, m_own, scale, drop))
+            c = arch.finish(i, c, _attend(_split(qc, arch.heads), keys, values, c_mask, scale, drop))
         h = arch.finish(i, h, ctx)
-    if cache is not None:
+    if cache is not None and cache.branches is not None:
+        cache.seg = None  # a branched cache has had its last feed
+    elif cache is not None:
         cache.seg, cache.mask = all_seg, all_mask
         cache.pos = pos if cache.pos is None else torch.cat([cache.pos, pos], 1)
     if logits_to_keep:

@@ -113,6 +113,45 @@ def test_cached_chunks_with_holes_match_one_pass(architecture, mode):
     torch.testing.assert_close(torch.cat(outs, 1), full, atol=1e-5, rtol=1e-5)
 
 
+def _continued(rows_x):
+    """One-pass logits of full rows ``(s, t, x)`` and their ids, for the cache tests below."""
+    rows = [_row(*r) for r in rows_x]
+    return torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows])
+
+
+@pytest.mark.parametrize("mode", MECHANISM_MODES)
+@pytest.mark.parametrize("split", ["extend_slots", "branch"])
+def test_split_histories_read_the_right_cache_rows(mode, split):
+    """The sampler's two ways of continuing one cached history as several rows give the one-pass logits:
+    ``extend_slots`` (copies of some slots appended, the others left in place: prefix sharing when a
+    history splits) and ``branch`` (rows read their history through an index, no copy: the last feed
+    of the exact sum over a variable's values). Both attend over the key columns a query can read only."""
+    model = _model("gpt2", seed=2)
+    mech = Mechanism(mode, segment_attention_matrix(GRAPH))
+    prefix = [(2, ["v", "u"]), (1, ["u", "u"])]
+    if split == "extend_slots":
+        src, xs = torch.tensor([1, 0]), [0, 1, 2, 2]
+        owners = [0, 1, 1, 0]  # slots after the split: the old two, then copies of 1 and 0
+    else:
+        src, xs = None, [0, 1, 2, 0, 1, 2]
+        owners = [0, 0, 0, 1, 1, 1]
+    ids, seg = _continued([(*prefix[o], x) for o, x in zip(owners, xs)])
+    with torch.no_grad():
+        full = mechanism_forward(model, ids, seg, torch.ones_like(ids), mech)[0]
+        p_ids, p_seg = _continued([(*p, 0) for p in prefix])
+        cache = MechanismCache()
+        mechanism_forward(model, p_ids[:, :5], p_seg[:, :5], torch.ones_like(p_ids[:, :5]), mech, cache=cache)
+        if split == "extend_slots":
+            cache.extend_slots(src)
+        else:
+            cache.branch(3)
+        out = mechanism_forward(model, ids[:, 5:], seg[:, 5:], torch.ones_like(ids[:, 5:]), mech, cache=cache)[0]
+    torch.testing.assert_close(out, full[:, 5:], atol=1e-5, rtol=1e-5)
+    if split == "branch":
+        with pytest.raises(RuntimeError, match="last feed"):
+            mechanism_forward(model, ids[:, 5:], seg[:, 5:], torch.ones_like(ids[:, 5:]), mech, cache=cache)
+
+
 # --- end to end on a world where full attention extrapolates ----------------------------------------------
 @pytest.fixture(scope="module")
 def recode_engines(tmp_path_factory):

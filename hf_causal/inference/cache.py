@@ -7,7 +7,7 @@ import torch
 from ..attention import segment_mask_4d
 from ..mechanisms import Mechanism, MechanismCache, mechanism_forward
 
-__all__ = ["PrefixCache", "unique_rows"]
+__all__ = ["PrefixCache", "keep_slots", "unique_rows"]
 
 
 def unique_rows(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,6 +24,18 @@ def unique_rows(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     n = int(group.max()) + 1 if key.shape[0] else 0
     rep = torch.empty(n, dtype=torch.long).scatter_(0, group, torch.arange(key.shape[0]))
     return rep, group
+
+
+def keep_slots(old_of_group: torch.Tensor, n_old: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slots for the new groups of rows when histories split: each old slot keeps its first group in
+    place, the other groups get new slots after the old ones. Returns (the slot of each group, the old
+    slot each new slot copies)."""
+    g = len(old_of_group)
+    first = torch.full((n_old,), g, dtype=torch.long).scatter_reduce_(0, old_of_group, torch.arange(g), reduce="amin")
+    moved = first[old_of_group] != torch.arange(g)
+    slot = old_of_group.clone()
+    slot[moved] = n_old + torch.arange(int(moved.sum()))
+    return slot, old_of_group[moved]
 
 
 class PrefixCache:
@@ -45,6 +57,7 @@ class PrefixCache:
             (``attention: parents``); None: ordinary causal attention.
         mechanism: mechanism attention (``attention: local`` / ``two_stream``): the model's forward is
             :func:`~hf_causal.mechanisms.mechanism_forward` with a :class:`~hf_causal.mechanisms.MechanismCache`.
+        max_tokens: the most tokens a row can reach (sizes the mechanism cache once; None: it grows).
     """
 
     def __init__(
@@ -55,8 +68,10 @@ class PrefixCache:
         share_prefixes: bool = True,
         allowed: torch.Tensor | None = None,
         mechanism: Mechanism | None = None,
+        max_tokens: int | None = None,
     ):
         self.model = model
+        self.capacity = None if max_tokens is None else (m, max_tokens)
         self.allowed = allowed
         self.mechanism = mechanism
         self.seg = torch.zeros((1 if share_prefixes else m, 0), dtype=torch.long)
@@ -67,6 +82,18 @@ class PrefixCache:
         self.inv = torch.zeros(m, dtype=torch.long) if share_prefixes else torch.arange(m)
         self.mask = torch.zeros((n_slots, 0), dtype=torch.long, device=device)
         self.n_real = torch.zeros(n_slots, dtype=torch.long, device=device)
+
+    def _extend(self, src: torch.Tensor) -> None:
+        """New slots after the old ones, copies of slots ``src``; the old slots stay where they are."""
+        if self.cache is not None:
+            if isinstance(self.cache, MechanismCache):
+                self.cache.extend_slots(src.to(self.device))
+            else:
+                idx = torch.cat([torch.arange(self.mask.shape[0]), src])
+                self.cache.batch_select_indices(idx.to(self.device))
+        self.mask = torch.cat([self.mask, self.mask[src.to(self.device)]])
+        self.n_real = torch.cat([self.n_real, self.n_real[src.to(self.device)]])
+        self.seg = torch.cat([self.seg, self.seg[src]])
 
     def _select(self, slots: torch.Tensor) -> None:
         if self.cache is not None:
@@ -82,9 +109,19 @@ class PrefixCache:
         return m.to(self.device)
 
     def repeat_interleave(self, k: int) -> None:
-        """Copy every row k times (rows i*k .. i*k+k-1 continue row i)."""
+        """Copy every row k times (rows i*k .. i*k+k-1 continue row i). With mechanism attention the
+        cache is not copied, and the next feed must be the last."""
         n_slots = self.mask.shape[0]
-        self._select(torch.arange(n_slots).repeat_interleave(k))
+        idx = torch.arange(n_slots).repeat_interleave(k)
+        if isinstance(self.cache, MechanismCache):  # the last feed: rows read their history by index
+            self.cache.branch(k)
+            self.mask, self.n_real, self.seg = (
+                self.mask[idx.to(self.device)],
+                self.n_real[idx.to(self.device)],
+                self.seg[idx],
+            )
+        else:
+            self._select(idx)
         self.inv = (self.inv[:, None] * k + torch.arange(k)[None, :]).reshape(-1)
 
     def feed(
@@ -95,17 +132,22 @@ class PrefixCache:
         ids, mask = ids.cpu(), mask.cpu()
         seg = torch.zeros_like(ids) if seg is None else seg.cpu().expand_as(ids)
         if self.share:
-            rep, row_to_slot = unique_rows(torch.cat([self.inv[:, None], ids * mask + mask], 1))
-            self._select(self.inv[rep])
-            self.inv = row_to_slot
-            ids, mask, seg = ids[rep], mask[rep], seg[rep]
+            # rows whose history and new tokens agree share a slot; a slot whose rows now differ splits,
+            # keeping one group in place and copying the cache for the others only
+            rep, group = unique_rows(torch.cat([self.inv[:, None], ids * mask + mask], 1))
+            slot, src = keep_slots(self.inv[rep], self.mask.shape[0])
+            if len(src):
+                self._extend(src)
+            self.inv = slot[group]
+            order = torch.empty(len(rep), dtype=torch.long).scatter_(0, slot, rep)
+            ids, mask, seg = ids[order], mask[order], seg[order]
         self.seg = torch.cat([self.seg, seg], 1)
         ids, mask = ids.to(self.device), mask.to(self.device)
         pos = (self.n_real[:, None] + mask.cumsum(1) - 1).clamp(min=0)
         self.mask = torch.cat([self.mask, mask], 1)
         if self.mechanism is not None:
             if self.cache is None:
-                self.cache = MechanismCache()
+                self.cache = MechanismCache(capacity=self.capacity)
             logits, self.cache = mechanism_forward(
                 self.model, ids, seg.to(self.device), mask, self.mechanism, cache=self.cache, logits_to_keep=keep
             )
