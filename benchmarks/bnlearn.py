@@ -89,6 +89,12 @@ def main(argv=None) -> dict:
         help="train on one topological order (canonical) or a random one per row (random: any ancestral prefix "
         "can be walked first); compare two runs at the same epochs for the cost of random-order training",
     )
+    ap.add_argument(
+        "--schedule",
+        choices=["fixed", "auto"],
+        default="fixed",
+        help="fixed: --epochs epochs; auto: the user-data default (early-stopping search, then a refit)",
+    )
     ap.add_argument("--out", default="results/bnlearn")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
@@ -116,11 +122,12 @@ def main(argv=None) -> dict:
             tv = {m: [] for m in methods}
             secs, walked = {}, {}
             for attention, label in zip(args.attention, engines):
+                sched = {"schedule": "auto"} if args.schedule == "auto" else {"num_train_epochs": args.epochs}
                 mdir, secs[f"{label}_fit"] = train_on_rows(
                     rows,
                     world.graph,
                     out / f"model_{name}_{n}_{attention}",
-                    num_train_epochs=args.epochs,
+                    **sched,
                     learning_rate=args.learning_rate,
                     n_embd=args.n_embd,
                     n_layer=args.n_layer,
@@ -169,6 +176,7 @@ def main(argv=None) -> dict:
                 "queries": len(queries),
                 "seconds": secs,
                 "order_policy": args.order_policy,
+                "schedule": args.schedule,
                 "variables": len(world.graph.order),
                 "walked_mean": walked,  # variables walked per query, by engine variant
                 # MLE leaves a CPD undefined (0/0) when a parent configuration never occurs in the rows:

@@ -10,6 +10,9 @@ query's variables are walked). pgmpy's exact ``CausalInference`` is timed on the
 
     python -m benchmarks.query_speed --networks asia sachs child --models results/bnlearn_15 --n 20000
     python -m benchmarks.query_speed --smoke
+
+Writes ``query_speed.{json,md,png}`` and ``query_speed_walked.png`` (seconds per query against the
+variables walked, with the FLOP limit) under ``--out``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,30 @@ def matmul_rate(n: int = 1024, repeats: int = 5) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     secs, _ = median_seconds(lambda: a @ b, repeats=repeats)
     return 2 * n**3 / secs
+
+
+def plot_walked(records: list[dict], path: Path) -> Path:
+    """Seconds per query against the variables the query walks, one series per network and attention,
+    with each query's FLOP limit as a hollow marker: how the cost grows with the walk."""
+    from hf_causal.plot import _plt, _save
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    series = dict.fromkeys((r["network"], r["attention"]) for r in records)
+    for i, (net, att) in enumerate(series):
+        rs = [r for r in records if r["network"] == net and r["attention"] == att]
+        color = f"C{i % 10}"
+        ax.scatter([r["walked"] for r in rs], [r["seconds"] for r in rs], s=14, color=color, label=f"{net}, {att}")
+        ax.scatter(
+            [r["walked"] for r in rs], [r["flop_limit_seconds"] for r in rs], s=14, facecolors="none", edgecolors=color
+        )
+    ax.set_xlabel("variables walked by the query")
+    ax.set_ylabel("seconds per query (hollow: FLOP limit)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=7)
+    ax.set_title("cost against the walk a query needs", fontsize=10)
+    return _save(fig, path)
 
 
 def main(argv=None) -> int:
@@ -151,6 +178,7 @@ def main(argv=None) -> int:
             "seconds per query",
             title="engine seconds per query by attention (local walks only the ancestors)",
         )
+        plot_walked(records, out / "query_speed_walked.png")
     except Exception as e:  # noqa: BLE001 - a picture is optional
         print(f"(no plot: {e})")
     return 0

@@ -9,7 +9,8 @@ user-data defaults otherwise (``attention: local``, 2 layers x 64):
 - ``auto``: the search (patience 10), then a fresh model on all rows for max(best epoch, 12) epochs
   (:mod:`hf_causal.schedule`).
 
-``--reuse FILE`` takes the records of an earlier run for the schedules not named in ``--rerun``
+``--sizes 2x64 2x128 4x128`` trains each schedule at each model size (layers x width), to choose the
+default size by measurement. ``--reuse FILE`` takes the records of an earlier run for the schedules not named in ``--rerun``
 (the same seeds give the same models), so a change of ``auto`` reruns only ``auto``.
 
 Error: on the demo world, the ATE of treatment on recovery against the exact value (signed mean with its
@@ -36,6 +37,7 @@ SETTINGS = {  # name: (world, rows)
     "demo-20k": ("demo", 20000),
     "asia-2k": ("asia", 2000),
     "sachs-2k": ("sachs", 2000),
+    "child-2k": ("child", 2000),
 }
 SCHEDULES = ("fixed-12", "early-stop", "auto")
 
@@ -67,13 +69,21 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default="results/schedule")
     ap.add_argument("--reuse", help="schedule.json of an earlier run whose records to keep")
     ap.add_argument("--rerun", nargs="*", default=["auto"], help="schedules not taken from --reuse")
+    ap.add_argument(
+        "--sizes",
+        nargs="+",
+        default=["2x64"],
+        help="model sizes LAYERSxWIDTH to train with each schedule (4 heads); records carry the size",
+    )
+    ap.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=list(SCHEDULES))
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     reuse = {}
     if args.reuse:
         for r in json.loads(Path(args.reuse).read_text())["records"]:
             if r["schedule"] not in args.rerun:
-                reuse[(r["setting"], r["dataset"], r["schedule"])] = r
+                r.setdefault("size", "2x64")
+                reuse[(r["setting"], r["dataset"], r["schedule"], r["size"])] = r
     if args.smoke:
         args.settings, args.datasets, args.queries, args.num_samples = ["demo-2k"], 1, 2, 300
     warnings.filterwarnings("ignore")
@@ -117,15 +127,18 @@ def main(argv=None) -> dict:
                     for q in queries
                 ]
                 baseline = float(np.nanmean(tvs))
-            for schedule in SCHEDULES:
-                if (setting, d, schedule) in reuse:
-                    records.append(reuse[(setting, d, schedule)])
+            for schedule, size in [(s, z) for z in args.sizes for s in args.schedules]:
+                if (setting, d, schedule, size) in reuse:
+                    records.append(reuse[(setting, d, schedule, size)])
                     continue
                 if args.smoke and schedule != "auto":
                     ov = {**_overrides(schedule, n), "num_train_epochs": 1}
                 else:
                     ov = _overrides(schedule, n)
-                mdir, secs = train_on_rows(rows, world.graph, out / f"model_{setting}_{d}_{schedule}", seed=d, **ov)
+                layers, width = (int(x) for x in size.split("x"))
+                ov.update(n_layer=layers, n_embd=width, n_head=4)
+                name = f"model_{setting}_{d}_{schedule}" + ("" if size == "2x64" else f"_{size}")
+                mdir, secs = train_on_rows(rows, world.graph, out / name, seed=d, **ov)
                 cfg = json.loads((mdir / "causal_config.json").read_text())
                 sched = cfg["metrics"]["schedule"]
                 eng = CausalEngine.from_pretrained(mdir)
@@ -150,6 +163,7 @@ def main(argv=None) -> dict:
                     "setting": setting,
                     "dataset": d,
                     "schedule": schedule,
+                    "size": size,
                     "rows": n,
                     "error": float(err),
                     "baseline": baseline,
@@ -170,6 +184,10 @@ def _table(records: list[dict]) -> str:
     import pandas as pd
 
     df = pd.DataFrame(records)
+    if "size" not in df:
+        df["size"] = "2x64"
+    df["size"] = df["size"].fillna("2x64")
+    df["schedule"] = [s if z == "2x64" else f"{s} {z}" for s, z in zip(df["schedule"], df["size"])]
     header = [
         "setting",
         "schedule",

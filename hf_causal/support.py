@@ -44,12 +44,50 @@ MAX_UNSEEN_MASS = 0.05
 "no support"; they are not checked."""
 
 
+_PARSED: dict[int, tuple[dict, float, dict]] = {}
+"""Per record (by the identity of its ``configs`` dict): (that dict, its unseen mass, its codes by parents)."""
+
+
+def _parsed(record: dict[str, Any]) -> tuple[float, dict]:
+    configs = record["configs"]
+    hit = _PARSED.get(id(configs))
+    if hit is None or hit[0] is not configs:
+        counts = configs.values()
+        n = sum(counts)
+        mass = sum(1 for c in counts if c == 1) / n if n else 1.0
+        hit = _PARSED[id(configs)] = (configs, mass, {})
+    return hit[1], hit[2]
+
+
 def unseen_mass(record: dict[str, Any]) -> float:
     """Good-Turing estimate of the probability that a fresh row's parent configuration is one the training
-    rows never showed: (configurations seen exactly once) / (rows)."""
-    counts = record["configs"].values()
-    n = sum(counts)
-    return sum(1 for c in counts if c == 1) / n if n else 1.0
+    rows never showed: (configurations seen exactly once) / (rows). Computed once per record."""
+    return _parsed(record)[0]
+
+
+def _seen_codes(record: dict[str, Any], lookups: list[np.ndarray], radices: list[int]) -> np.ndarray:
+    """The record's configurations as sorted mixed-radix codes over the parents' value indices (cached)."""
+    _, cache = _parsed(record)
+    key = tuple(radices)
+    if key not in cache:
+        parts = np.array([[int(x) for x in k.split(" ")] for k in record["configs"]], dtype=np.int64)
+        parts = parts.reshape(len(record["configs"]), len(radices))
+        cols = [lk[np.clip(parts[:, i], 0, len(lk) - 1)] for i, lk in enumerate(lookups)]
+        cache[key] = np.unique(_mix(cols, radices))
+    return cache[key]
+
+
+def _missing(cols: list[np.ndarray], lookups: list[np.ndarray], radices: list[int], known: np.ndarray) -> np.ndarray:
+    """Which rows' parent token ids (``-1``: no value) form a configuration outside ``known``."""
+    idx = [lk[np.clip(c, 0, len(lk) - 1)] * (c >= 0) for c, lk in zip(cols, lookups)]
+    return ~np.isin(_mix(idx, radices), known)
+
+
+def _mix(cols: list[np.ndarray], radices: list[int]) -> np.ndarray:
+    code = np.zeros(len(cols[0]), dtype=np.int64)
+    for c, r in zip(cols, radices):
+        code = code * r + c
+    return code
 
 
 def sparse_records(support: dict[str, Any] | None, plan) -> dict[str, float]:
@@ -91,7 +129,14 @@ def fit_support(graph, tokenizer, rows) -> dict[str, Any]:
 
 
 def _project(record: dict[str, Any], keep: list[str]) -> dict[str, Any]:
-    """The record restricted to the parents in ``keep`` (counts summed over the others)."""
+    """The record restricted to the parents in ``keep`` (counts summed over the others; cached)."""
+    _, cache = _parsed(record)
+    if ("project", tuple(keep)) not in cache:
+        cache[("project", tuple(keep))] = _projected(record, keep)
+    return cache[("project", tuple(keep))]
+
+
+def _projected(record: dict[str, Any], keep: list[str]) -> dict[str, Any]:
     idx = [record["parents"].index(p) for p in keep]
     counts: Counter = Counter()
     for key, c in record["configs"].items():
@@ -115,23 +160,36 @@ def unseen_shares(support: dict[str, Any], draws, tokenizer) -> dict[str, float]
             continue
         if unseen_mass(rec) > MAX_UNSEEN_MASS:
             rec = _project(rec, [p for p in rec["parents"] if p in plan.do])
-        parents, seen = rec["parents"], rec["configs"]
+        parents = rec["parents"]
         summed = [p for p in parents if p in marginal]
         if len(summed) > 1 or any(
             p not in values or (p not in marginal and values[p] and not values[p][0]) for p in parents
         ):
             continue  # a parent not walked (or several summed out): no check for this child
-        ids = {p: [x[0] if x else -1 for x in values[p]] for p in parents if p not in marginal}
+        ids = {
+            p: np.fromiter((x[0] if x else -1 for x in values[p]), dtype=np.int64) for p in parents if p not in marginal
+        }
         n = len(next(iter(ids.values()))) if ids else len(marginal[summed[0]])
+        # token ids -> 1 + index among the parent's values (0: anything else), mixed into one integer code
+        lookups, radices = [], []
+        for p in parents:
+            vids = np.asarray(tokenizer.value_ids[p], dtype=np.int64)
+            lk = np.zeros(int(vids.max()) + 2, dtype=np.int64)
+            lk[vids] = np.arange(1, len(vids) + 1)
+            lookups.append(lk)
+            radices.append(len(vids) + 1)
+        if float(np.prod(np.asarray(radices, dtype=float))) >= 2.0**62:
+            continue  # too many configurations to code in 64 bits (not checked)
+        known = _seen_codes(rec, lookups, radices)
+
         if summed:
             s = summed[0]
             weights = marginal[s]  # [n, k] over s's value tokens
             unseen = np.zeros(n)
             for j, vid in enumerate(tokenizer.value_ids[s][: weights.shape[1]]):
-                cols = [ids[p] if p != s else [vid] * n for p in parents]
-                miss = np.fromiter((_key(t) not in seen for t in zip(*cols)), dtype=float, count=n)
-                unseen += weights[:, j] * miss
+                cols = [ids[p] if p != s else np.full(n, vid, dtype=np.int64) for p in parents]
+                unseen += weights[:, j] * _missing(cols, lookups, radices, known)
         else:
-            unseen = np.fromiter((_key(t) not in seen for t in zip(*(ids[p] for p in parents))), dtype=float, count=n)
+            unseen = _missing([ids[p] for p in parents], lookups, radices, known).astype(float)
         out[child] = float(unseen.mean()) if n else 0.0
     return out

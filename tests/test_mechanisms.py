@@ -316,3 +316,41 @@ def test_local_models_walk_only_the_ancestors(recode_engines):
         local.planner.ancestral = True
     assert len(local.planner.plan([t], None, given, readout=t).order) < g.order.index(t) + 1
     np.testing.assert_allclose(outs[True], outs[False], atol=1e-5)
+
+
+def test_unseen_shares_count_exactly():
+    """The vectorised support check against a direct count: S = X in the data, so under do(X=x) a context
+    is unseen exactly when S != x; with S summed out exactly (marginal weights) the share is the weight of
+    S != x; a value outside the parent's domain (a hole, -1) is never a seen configuration."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from hf_causal.support import fit_support, unseen_shares
+
+    g = CausalGraph.from_dict(
+        {
+            "variables": {n: {"type": "categorical", "values": [0, 1, 2]} for n in ("S", "X", "Y")},
+            "edges": [["S", "X"], ["S", "Y"], ["X", "Y"]],
+        }
+    )
+    tok = CausalTokenizer.build(g)
+    rng = np.random.default_rng(1)
+    s = rng.integers(0, 3, 200)
+    sup = fit_support(g, tok, pd.DataFrame({"S": s, "X": s, "Y": rng.integers(0, 3, 200)}))
+    plan = SimpleNamespace(do={"X": 1}, order=["S", "X", "Y"])
+    drawn = rng.integers(0, 3, 1000)
+    vals = {
+        "S": [[tok.value_ids["S"][k]] for k in drawn],
+        "X": [[tok.value_ids["X"][1]]] * 1000,
+    }
+    got = unseen_shares(sup, SimpleNamespace(plan=plan, values=vals, marginal={}), tok)
+    assert got["Y"] == pytest.approx(float((drawn != 1).mean()), abs=1e-12)
+    weights = rng.dirichlet(np.ones(3), 1000)
+    vals_m = {"S": [[] for _ in range(1000)], "X": vals["X"]}
+    got = unseen_shares(sup, SimpleNamespace(plan=plan, values=vals_m, marginal={"S": weights}), tok)
+    assert got["Y"] == pytest.approx(float((1 - weights[:, 1]).mean()), abs=1e-12)
+    vals["S"][0] = [-1]
+    got = unseen_shares(sup, SimpleNamespace(plan=plan, values=vals, marginal={}), tok)
+    assert got["Y"] == pytest.approx(float(((drawn != 1) | (np.arange(1000) == 0)).mean()), abs=1e-12)
