@@ -183,6 +183,12 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _refuse_folder(parser, output: str, kind: str, example: str) -> None:
+    """``-o`` names a file to write: a folder is an error that says which file to give instead."""
+    if Path(output).is_dir():
+        parser.error(f"-o {output} is a folder; give the {kind} file to write, e.g. {Path(output) / example}")
+
+
 def _engine(path: str, batch_size: int | None, extrapolate: bool = False):
     from .inference import CausalEngine
 
@@ -257,10 +263,7 @@ def cmd_effect(args: argparse.Namespace, parser) -> int:
 def cmd_sample(args: argparse.Namespace, parser) -> int:
     from .fileio import atomic_write_text
 
-    if Path(args.output).is_dir():
-        parser.error(
-            f"-o {args.output} is a folder; give the CSV file to write, e.g. {Path(args.output) / 'samples.csv'}"
-        )
+    _refuse_folder(parser, args.output, "CSV", "samples.csv")
     eng = _engine(args.model_dir, args.batch_size, args.extrapolate)
     df = eng.sample(
         args.n,
@@ -308,10 +311,7 @@ def cmd_counterfactual(args: argparse.Namespace, parser) -> int:
 def cmd_graph(args: argparse.Namespace, parser) -> int:
     from .graph_formats import write_inferred_graph
 
-    if Path(args.output).is_dir():
-        parser.error(
-            f"-o {args.output} is a folder; give the YAML file to write, e.g. {Path(args.output) / 'graph.yaml'}"
-        )
+    _refuse_folder(parser, args.output, "YAML", "graph.yaml")
     graph = write_inferred_graph(args.data, args.edges, args.output)
     for n in graph.order:
         v = graph[n]
