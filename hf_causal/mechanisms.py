@@ -41,6 +41,7 @@ __all__ = [
     "Mechanism",
     "MechanismCache",
     "mechanism_forward",
+    "cached_forward",
     "segment_positions",
     "mechanism_class",
 ]
@@ -63,13 +64,16 @@ class MechanismCache:
     instead of copying the whole history). Token ``j``'s prediction-stream key (read by its own segment)
     sits at ``2j`` and its cross key (embedding-level or content-stream, read by children) at ``2j + 1``,
     so one strided view feeds one fused attention call. Also each token's segment, position within its
-    segment and whether it is real (holes are masked out).
+    segment and whether it is real (holes are masked out). With ``streams=1`` it is the cache of
+    ordinary attention (:func:`cached_forward`): one key column per token.
 
     Prefix sharing changes the slots in two ways: :meth:`extend_slots` appends copies of some slots
     (a history that splits; the others stay where they are, nothing is copied for them) and
     :meth:`batch_select_indices` rebuilds the slots in any order (general, copies everything)."""
 
-    def __init__(self, n_layers: int = 0, capacity: tuple[int, int] | None = None):
+    def __init__(self, n_layers: int = 0, capacity: tuple[int, int] | None = None, streams: int = 2):
+        self.streams = streams
+        """Key columns per token: 2 (own and cross, mechanism attention) or 1 (ordinary attention)."""
         self.capacity = capacity
         """(most slots, most tokens) the walk can reach, to size the buffers once; None: grow as needed."""
         self.k: list[torch.Tensor | None] = [None] * n_layers
@@ -91,18 +95,19 @@ class MechanismCache:
     def _reserve(self, i: int, like: torch.Tensor, slots: int, length: int) -> None:
         """Make layer ``i``'s buffers hold ``slots`` x ``length`` tokens (doubling), keeping what is there."""
         buf = self.k[i]
-        if buf is not None and buf.shape[0] >= slots and buf.shape[2] >= 2 * length:
+        s = self.streams
+        if buf is not None and buf.shape[0] >= slots and buf.shape[2] >= s * length:
             return
-        have_b, have_t = (0, 0) if buf is None else (buf.shape[0], buf.shape[2] // 2)
+        have_b, have_t = (0, 0) if buf is None else (buf.shape[0], buf.shape[2] // s)
         most_b, most_t = self.capacity or (slots, length)
         _, h, _, d = like.shape
-        if buf is None and most_b * h * 2 * most_t * d * like.element_size() <= 2**28:
+        if buf is None and most_b * h * s * most_t * d * like.element_size() <= 2**28:
             have_b = most_b  # small enough to reserve at once (pages are touched only when written)
         cap_b = have_b if have_b >= slots else max(slots, min(2 * have_b, most_b))
         cap_t = have_t if have_t >= length else max(length, 2 * have_t, most_t, 8)
-        n, t = self.slots, 2 * self.length
+        n, t = self.slots, s * self.length
         for store in (self.k, self.v):
-            new = torch.empty(cap_b, h, 2 * cap_t, d, dtype=like.dtype, device=like.device)
+            new = torch.empty(cap_b, h, s * cap_t, d, dtype=like.dtype, device=like.device)
             if store[i] is not None:
                 new[:n, :, :t] = store[i][:n, :, :t]
             store[i] = new
@@ -111,28 +116,34 @@ class MechanismCache:
         self,
         i: int,
         own: tuple[torch.Tensor, torch.Tensor],
-        cross: tuple[torch.Tensor, torch.Tensor],
+        cross: tuple[torch.Tensor, torch.Tensor] | None = None,
         cols: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Write layer ``i``'s new keys and values after the cached ones; return what to attend over:
         ``[slots, heads, 2 * (length + new), head_dim]`` interleaved as :func:`_interleave`, or only the
-        key columns ``cols`` (the ones some query may read; they include every new token's)."""
+        key columns ``cols`` (the ones some query may read; they include every new token's). With
+        ``streams=1`` there is no ``cross``."""
         b, t = own[0].shape[0], own[0].shape[2]
-        lo = self.length
+        lo, s = self.length, self.streams
+        cross = cross or (None, None)
+        pairs = [(self.k, own[0], cross[0]), (self.v, own[1], cross[1])]
         if self.branches is not None:  # the last feed of a branched cache: history by index, nothing stored
             n = int(self.branches.max()) + 1
-            hist_cols = None if cols is None else cols[cols < 2 * lo]
+            hist_cols = None if cols is None else cols[cols < s * lo]
             out = []
-            for store, o, c in ((self.k, own[0], cross[0]), (self.v, own[1], cross[1])):
-                h = store[i][:n, :, : 2 * lo]
+            for store, o, c in pairs:
+                h = store[i][:n, :, : s * lo]
                 h = h if hist_cols is None else h.index_select(2, hist_cols)
-                out.append(torch.cat([h.index_select(0, self.branches), _interleave(o, c)], 2))
+                out.append(torch.cat([h.index_select(0, self.branches), o if c is None else _interleave(o, c)], 2))
             return out[0], out[1]
         self._reserve(i, own[0], b, lo + t)
-        for store, o, c in ((self.k, own[0], cross[0]), (self.v, own[1], cross[1])):
-            store[i][:b, :, 2 * lo : 2 * (lo + t) : 2] = o
-            store[i][:b, :, 2 * lo + 1 : 2 * (lo + t) : 2] = c
-        keys, values = self.k[i][:b, :, : 2 * (lo + t)], self.v[i][:b, :, : 2 * (lo + t)]
+        for store, o, c in pairs:
+            if s == 1:
+                store[i][:b, :, lo : lo + t] = o
+            else:
+                store[i][:b, :, 2 * lo : 2 * (lo + t) : 2] = o
+                store[i][:b, :, 2 * lo + 1 : 2 * (lo + t) : 2] = c
+        keys, values = self.k[i][:b, :, : s * (lo + t)], self.v[i][:b, :, : s * (lo + t)]
         if cols is not None:
             keys, values = keys.index_select(2, cols), values.index_select(2, cols)
         return keys, values
@@ -141,7 +152,7 @@ class MechanismCache:
         """Append copies of slots ``src`` after the existing ones (which stay in place)."""
         if not len(src) or self.seg is None:
             return
-        n, n_new, t = self.slots, self.slots + len(src), 2 * self.length
+        n, n_new, t = self.slots, self.slots + len(src), self.streams * self.length
         for i in range(len(self.k)):
             if self.k[i] is None:
                 continue
@@ -166,7 +177,7 @@ class MechanismCache:
             return
         if self.branches is not None:
             raise RuntimeError("a branched cache takes one last feed; it cannot be re-sliced")
-        width = 2 * (self.length + 8)
+        width = self.streams * (self.length + 8)
         for i in range(len(self.k)):
             for store in (self.k, self.v):
                 if store[i] is not None:
@@ -358,6 +369,44 @@ def mechanism_forward(
     if logits_to_keep:
         h = h[:, -logits_to_keep:]
     return arch.head(h), cache
+
+
+def cached_forward(
+    model,
+    input_ids: torch.Tensor,
+    position_ids: torch.Tensor,
+    key_mask: torch.Tensor,
+    attn_mask: torch.Tensor,
+    cache: MechanismCache,
+    logits_to_keep: int = 0,
+) -> torch.Tensor:
+    """Logits of ``input_ids`` (``[B, t]``) continuing ``cache`` (``streams=1``) with *ordinary* attention,
+    through the model's own blocks (GPT-2 or BERT-as-decoder, LoRA included): the sampler's path for
+    ``attention: full`` and ``parents``. ``attn_mask``: ``[B, t, L + t]`` bool, which keys each new token
+    reads (causal, holes out, and for ``parents`` only the allowed segments); ``key_mask``: ``[B, t]``, 1
+    for real tokens. The cache appends in place instead of concatenating the whole history each step."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    arch = _arch(base)
+    if len(cache.k) != len(arch.layers):
+        cache.k, cache.v = [None] * len(arch.layers), [None] * len(arch.layers)
+    if cache.branches is not None and cache.seg is None:
+        raise RuntimeError("a branched cache has had its last feed")
+    h = arch.embed(input_ids, position_ids)
+    mask = attn_mask[:, None]
+    for i in range(len(arch.layers)):
+        q, k, v = arch.kv_q(i, h)
+        keys, values = cache.append(i, (_split(k, arch.heads), _split(v, arch.heads)))
+        ctx = _attend(_split(q, arch.heads), keys, values, mask, arch.scaling(i), arch.attn_dropout(i))
+        h = arch.finish(i, h, ctx)
+    key_mask = key_mask.long()
+    if cache.branches is not None:
+        cache.seg = None
+    else:
+        cache.seg = key_mask if cache.seg is None else torch.cat([cache.seg, key_mask], 1)
+        cache.pos = cache.mask = cache.seg
+    if logits_to_keep:
+        h = h[:, -logits_to_keep:]
+    return arch.head(h)
 
 
 # --- model classes: ordinary checkpoints whose forward takes segment_ids --------------------------------

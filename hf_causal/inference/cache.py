@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..attention import segment_mask_4d
-from ..mechanisms import Mechanism, MechanismCache, mechanism_forward
+from ..mechanisms import Mechanism, MechanismCache, cached_forward, mechanism_forward
 
 __all__ = ["PrefixCache", "keep_slots", "unique_rows"]
 
@@ -86,11 +85,7 @@ class PrefixCache:
     def _extend(self, src: torch.Tensor) -> None:
         """New slots after the old ones, copies of slots ``src``; the old slots stay where they are."""
         if self.cache is not None:
-            if isinstance(self.cache, MechanismCache):
-                self.cache.extend_slots(src.to(self.device))
-            else:
-                idx = torch.cat([torch.arange(self.mask.shape[0]), src])
-                self.cache.batch_select_indices(idx.to(self.device))
+            self.cache.extend_slots(src.to(self.device))
         self.mask = torch.cat([self.mask, self.mask[src.to(self.device)]])
         self.n_real = torch.cat([self.n_real, self.n_real[src.to(self.device)]])
         self.seg = torch.cat([self.seg, self.seg[src]])
@@ -102,18 +97,24 @@ class PrefixCache:
         self.n_real = self.n_real[slots]
         self.seg = self.seg[slots.cpu()]
 
-    def _segment_mask(self, q: int) -> torch.Tensor:
-        k = self.seg.shape[1]
-        seg_k = torch.where(self.seg < 0, self.allowed.shape[0] - 1, self.seg)
-        m = segment_mask_4d(self.allowed, seg_k[:, k - q :], seg_k, self.mask.cpu(), k - q)
-        return m.to(self.device)
+    def _bool_mask(self, q: int) -> torch.Tensor:
+        """``[slots, q, L]``: the keys each of the ``q`` newest tokens reads (causal, real keys, itself
+        always; with ``allowed``, only its own and its parents' segments)."""
+        k = self.mask.shape[1]
+        qpos = torch.arange(k - q, k, device=self.device)[:, None]
+        kpos = torch.arange(k, device=self.device)[None, :]
+        ok = self.mask.bool()[:, None, :] & (kpos <= qpos)[None]
+        if self.allowed is not None:
+            seg = torch.where(self.seg < 0, self.allowed.shape[0] - 1, self.seg)
+            ok = ok & self.allowed[seg[:, k - q :, None], seg[:, None, :]].to(self.device)
+        return ok | (kpos == qpos)[None]
 
     def repeat_interleave(self, k: int) -> None:
         """Copy every row k times (rows i*k .. i*k+k-1 continue row i). With mechanism attention the
         cache is not copied, and the next feed must be the last."""
         n_slots = self.mask.shape[0]
         idx = torch.arange(n_slots).repeat_interleave(k)
-        if isinstance(self.cache, MechanismCache):  # the last feed: rows read their history by index
+        if self.cache is not None:  # the last feed: rows read their history by index
             self.cache.branch(k)
             self.mask, self.n_real, self.seg = (
                 self.mask[idx.to(self.device)],
@@ -153,10 +154,10 @@ class PrefixCache:
             )
             self.n_real += mask.sum(1)
             return logits[self.inv.to(self.device)] if self.share else logits
-        attn = self.mask if self.allowed is None else self._segment_mask(ids.shape[1])
-        out = self.model(
-            input_ids=ids, attention_mask=attn, position_ids=pos, cache=self.cache, use_cache=True, logits_to_keep=keep
+        if self.cache is None:
+            self.cache = MechanismCache(capacity=self.capacity, streams=1)
+        logits = cached_forward(
+            self.model, ids, pos, mask, self._bool_mask(ids.shape[1]), self.cache, logits_to_keep=keep
         )
-        self.cache = out.cache if hasattr(out, "cache") else out.past_key_values
         self.n_real += mask.sum(1)
-        return out.logits[self.inv.to(self.device)] if self.share else out.logits
+        return logits[self.inv.to(self.device)] if self.share else logits
