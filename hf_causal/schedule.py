@@ -46,6 +46,9 @@ __all__ = [
     "batch_size",
     "refit_epochs",
     "search",
+    "model_size",
+    "choose_model",
+    "row_tokens",
 ]
 
 SCHEDULES = ("fixed", "auto")
@@ -59,6 +62,52 @@ SEARCH_EVAL_FRACTION = 0.1
 """Held-out share of the rows during the search, unless ``eval_fraction`` is set."""
 SMALL_TABLE = 5000
 """Tables with fewer rows train with batches of 32, larger ones with 128 (the demo recipes' settings)."""
+
+
+WIDE_ROW_TOKENS = 32
+"""Rows of more tokens than this (about 16 single-token variables) get the wider from-scratch model."""
+SIZES = {"narrow": {"n_layer": 2, "n_embd": 64, "n_head": 4}, "wide": {"n_layer": 2, "n_embd": 128, "n_head": 4}}
+"""The from-scratch model sizes ``auto`` chooses between (``benchmarks/schedule.py --sizes`` measures them)."""
+
+
+def row_tokens(graph) -> int:
+    """The most tokens one sequencified row can take: a start token per variable plus its value tokens."""
+    return sum(2 if graph[v].is_single_token else 2 + (graph[v].max_length or 1) for v in graph.order)
+
+
+def model_size(graph) -> dict:
+    """The from-scratch model for ``schedule: auto``, from the row's length in tokens: 2 layers x 64 up
+    to :data:`WIDE_ROW_TOKENS`, 2 x 128 above (measured in ``benchmarks/schedule.py``; see the README).
+
+    Example:
+        >>> from hf_causal.graph import CausalGraph
+        >>> g = CausalGraph.from_dict({"variables": {f"x{i}": {"type": "categorical", "values": [0, 1]}
+        ...     for i in range(6)}, "edges": []})
+        >>> model_size(g)["n_embd"], row_tokens(g)
+        (64, 12)
+    """
+    tokens = row_tokens(graph)
+    name = "wide" if tokens > WIDE_ROW_TOKENS else "narrow"
+    return {**SIZES[name], "size": name, "row_tokens": tokens}
+
+
+def choose_model(model_args, graph, given: set[str]) -> dict | None:
+    """For a from-scratch model whose size the user did not set, set it from the data (:func:`model_size`)
+    and print it; returns the size used (None for a pretrained base)."""
+    if model_args.base_model is not None:
+        return None
+    keys = ("n_layer", "n_embd", "n_head")
+    if not given & set(keys):
+        size = model_size(graph)
+        for k in keys:
+            setattr(model_args, k, size[k])
+        logging.getLogger("hf_causal.training").warning(
+            "hf_causal: model auto: %(n_layer)d layers x %(n_embd)d, %(n_head)d heads (%(row_tokens)d tokens a row; "
+            "set n_layer/n_embd/n_head to choose); recorded in causal_config.json (metrics.schedule.model)",
+            size,
+        )
+        return size
+    return {k: getattr(model_args, k) for k in keys}
 
 
 def batch_size(n_rows: int) -> int:

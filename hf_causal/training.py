@@ -326,9 +326,11 @@ def train(
         args.ddp_find_unused_parameters = False  # every parameter is used (peft#951)
     args.remove_unused_columns = False  # the collator needs segment_ids for parent-restricted attention
     if mode == "auto":
+        size = sch.choose_model(model_args, graph, given)
         train_ds, eval_ds, args, schedule = sch.search(
             _Fit(graph, tok, data_args, model_args, train_ds, eval_ds), args, train_ds, eval_ds, given, resume
         )
+        schedule = {**schedule, **({"model": size} if size else {})}
     else:
         schedule = {
             "mode": "fixed",

@@ -60,6 +60,34 @@ def test_auto_searches_the_epochs_then_refits_on_all_rows(table, tmp_path, capsy
     assert m["train_rows"] == 300 and "eval_nll_per_variable" not in m
     assert m["train_steps"] == math.ceil(300 / 32) * 8
     assert not (out / ".schedule.json").exists() and not (out / ".schedule-search").exists()
+    assert s["model"] == {"n_layer": 1, "n_embd": 16, "n_head": 4}  # the size the user set is kept and recorded
+
+
+def test_auto_sizes_a_from_scratch_model_by_the_row_length(caplog):
+    """Up to WIDE_ROW_TOKENS tokens a row: 2 x 64; a longer row: 2 x 128; a size the user set, or a
+    pretrained base, is left alone."""
+    from types import SimpleNamespace
+
+    from hf_causal import CausalGraph
+    from hf_causal.schedule import WIDE_ROW_TOKENS, choose_model, model_size, row_tokens
+
+    def graph(n, seq=False):
+        v = {f"x{i}": {"type": "categorical", "values": [0, 1, 2]} for i in range(n)}
+        if seq:
+            v["moves"] = {"type": "sequence", "alphabet": ["U", "D"], "max_length": 40}
+        return CausalGraph.from_dict({"variables": v, "edges": []})
+
+    assert row_tokens(graph(6)) == 12 and row_tokens(graph(2, seq=True)) == 4 + 42
+    assert model_size(graph(WIDE_ROW_TOKENS // 2))["n_embd"] == 64
+    assert model_size(graph(WIDE_ROW_TOKENS // 2 + 1))["n_embd"] == 128
+    assert model_size(graph(2, seq=True))["n_embd"] == 128  # a long sequence variable makes a long row
+    args = SimpleNamespace(base_model=None, n_layer=2, n_embd=64, n_head=4)
+    with caplog.at_level("WARNING"):
+        assert choose_model(args, graph(20), set())["n_embd"] == 128 and args.n_embd == 128
+    assert "model auto: 2 layers x 128" in caplog.text
+    args = SimpleNamespace(base_model=None, n_layer=3, n_embd=32, n_head=2)
+    assert choose_model(args, graph(20), {"n_embd"}) == {"n_layer": 3, "n_embd": 32, "n_head": 2}
+    assert choose_model(SimpleNamespace(base_model="bert", n_layer=1, n_embd=1, n_head=1), graph(20), set()) is None
 
 
 def test_recipes_keep_their_fixed_schedule(table, tmp_path):
