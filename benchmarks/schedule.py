@@ -38,6 +38,7 @@ SETTINGS = {  # name: (world, rows)
     "asia-2k": ("asia", 2000),
     "sachs-2k": ("sachs", 2000),
     "child-2k": ("child", 2000),
+    "alarm-2k": ("alarm", 2000),
 }
 SCHEDULES = ("fixed-12", "early-stop", "auto")
 

@@ -64,8 +64,11 @@ SMALL_TABLE = 5000
 """Tables with fewer rows train with batches of 32, larger ones with 128 (the demo recipes' settings)."""
 
 
-WIDE_ROW_TOKENS = 32
-"""Rows of more tokens than this (about 16 single-token variables) get the wider from-scratch model."""
+WIDE_ROW_TOKENS = 64
+"""Rows of more tokens than this (about 32 single-token variables) get the wider from-scratch model.
+Measured (``benchmarks/schedule.py --sizes 2x64 2x128``, auto schedule): at 12-40 tokens a row (demo-5k,
+sachs-2k, child-2k, 5 datasets each) 2 x 128 was as accurate as 2 x 64 at 1.8-2.4x the training time; at
+74 (alarm-2k, one dataset) it was 4% better at 1.2x."""
 SIZES = {"narrow": {"n_layer": 2, "n_embd": 64, "n_head": 4}, "wide": {"n_layer": 2, "n_embd": 128, "n_head": 4}}
 """The from-scratch model sizes ``auto`` chooses between (``benchmarks/schedule.py --sizes`` measures them)."""
 

@@ -74,16 +74,16 @@ def test_auto_sizes_a_from_scratch_model_by_the_row_length(caplog):
     def graph(n, seq=False):
         v = {f"x{i}": {"type": "categorical", "values": [0, 1, 2]} for i in range(n)}
         if seq:
-            v["moves"] = {"type": "sequence", "alphabet": ["U", "D"], "max_length": 40}
+            v["moves"] = {"type": "sequence", "alphabet": ["U", "D"], "max_length": 70}
         return CausalGraph.from_dict({"variables": v, "edges": []})
 
-    assert row_tokens(graph(6)) == 12 and row_tokens(graph(2, seq=True)) == 4 + 42
+    assert row_tokens(graph(6)) == 12 and row_tokens(graph(2, seq=True)) == 4 + 72
     assert model_size(graph(WIDE_ROW_TOKENS // 2))["n_embd"] == 64
     assert model_size(graph(WIDE_ROW_TOKENS // 2 + 1))["n_embd"] == 128
     assert model_size(graph(2, seq=True))["n_embd"] == 128  # a long sequence variable makes a long row
     args = SimpleNamespace(base_model=None, n_layer=2, n_embd=64, n_head=4)
     with caplog.at_level("WARNING"):
-        assert choose_model(args, graph(20), set())["n_embd"] == 128 and args.n_embd == 128
+        assert choose_model(args, graph(40), set())["n_embd"] == 128 and args.n_embd == 128
     assert "model auto: 2 layers x 128" in caplog.text
     args = SimpleNamespace(base_model=None, n_layer=3, n_embd=32, n_head=2)
     assert choose_model(args, graph(20), {"n_embd"}) == {"n_layer": 3, "n_embd": 32, "n_head": 2}
