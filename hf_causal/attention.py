@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["ATTENTION_MODES", "segment_attention_matrix", "segment_mask_4d"]
+__all__ = ["ATTENTION_MODES", "segment_attention_matrix", "segment_keys", "segment_mask_4d"]
 
 ATTENTION_MODES = ("full", "parents", "local", "two_stream")
 """``full``: causal attention over everything earlier. ``parents``: a 4-D mask to the own and the
@@ -42,6 +42,29 @@ def segment_attention_matrix(graph) -> torch.Tensor:
     return a
 
 
+def segment_keys(
+    allowed: torch.Tensor | None,
+    seg_q: torch.Tensor | None,
+    seg_k: torch.Tensor | None,
+    key_mask: torch.Tensor,
+    q_offset: int,
+    q: int | None = None,
+) -> torch.Tensor:
+    """``[B, q, k]`` bool: the keys each query reads. Causal, no padding keys (``key_mask`` 0), a query
+    always sees itself, and with ``allowed`` a query in segment i sees only segments j with
+    ``allowed[i, j]`` (its own and its parents'); ``allowed=None`` is ordinary causal attention (then
+    ``q`` gives the number of queries). Computed on ``key_mask``'s device."""
+    dev = key_mask.device
+    q = seg_q.shape[1] if seg_q is not None else q
+    k = key_mask.shape[1]
+    qpos = torch.arange(q, device=dev)[:, None] + q_offset
+    kpos = torch.arange(k, device=dev)[None, :]
+    ok = key_mask.bool()[:, None, :] & (kpos <= qpos)[None]
+    if allowed is not None:
+        ok = ok & allowed.to(dev)[seg_q.to(dev)[:, :, None], seg_k.to(dev)[:, None, :]]
+    return ok | (kpos == qpos)[None]
+
+
 def segment_mask_4d(
     allowed: torch.Tensor,
     seg_q: torch.Tensor,
@@ -50,12 +73,7 @@ def segment_mask_4d(
     q_offset: int,
     dtype=torch.float32,
 ) -> torch.Tensor:
-    """Additive [B, 1, q, k] mask: causal, no padding keys, and a query in segment i sees only
-    segments j with ``allowed[i, j]`` (its own and its parents'); a query always sees itself."""
-    q, k = seg_q.shape[1], seg_k.shape[1]
-    ok = allowed[seg_q[:, :, None], seg_k[:, None, :]] & key_mask[:, None, :].bool()
-    qpos = torch.arange(q)[:, None] + q_offset
-    kpos = torch.arange(k)[None, :]
-    ok = ok & (kpos <= qpos)[None]
-    ok = ok | (kpos == qpos)[None]
-    return torch.zeros(ok.shape, dtype=dtype).masked_fill(~ok, torch.finfo(dtype).min)[:, None]
+    """Additive [B, 1, q, k] mask of :func:`segment_keys` (0 where a query reads a key, the dtype's
+    minimum elsewhere), for the model's own forward in training."""
+    ok = segment_keys(allowed, seg_q, seg_k, key_mask, q_offset)
+    return torch.zeros(ok.shape, dtype=dtype, device=ok.device).masked_fill(~ok, torch.finfo(dtype).min)[:, None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..attention import segment_keys
 from ..mechanisms import Mechanism, MechanismCache, cached_forward, mechanism_forward
 
 __all__ = ["PrefixCache", "keep_slots", "unique_rows"]
@@ -98,16 +99,12 @@ class PrefixCache:
         self.seg = self.seg[slots.cpu()]
 
     def _bool_mask(self, q: int) -> torch.Tensor:
-        """``[slots, q, L]``: the keys each of the ``q`` newest tokens reads (causal, real keys, itself
-        always; with ``allowed``, only its own and its parents' segments)."""
+        """``[slots, q, L]``: the keys each of the ``q`` newest tokens reads (:func:`~hf_causal.attention.segment_keys`)."""
         k = self.mask.shape[1]
-        qpos = torch.arange(k - q, k, device=self.device)[:, None]
-        kpos = torch.arange(k, device=self.device)[None, :]
-        ok = self.mask.bool()[:, None, :] & (kpos <= qpos)[None]
-        if self.allowed is not None:
-            seg = torch.where(self.seg < 0, self.allowed.shape[0] - 1, self.seg)
-            ok = ok & self.allowed[seg[:, k - q :, None], seg[:, None, :]].to(self.device)
-        return ok | (kpos == qpos)[None]
+        if self.allowed is None:
+            return segment_keys(None, None, None, self.mask, k - q, q=q)
+        seg = torch.where(self.seg < 0, self.allowed.shape[0] - 1, self.seg)
+        return segment_keys(self.allowed, seg[:, k - q :], seg, self.mask, k - q)
 
     def repeat_interleave(self, k: int) -> None:
         """Copy every row k times (rows i*k .. i*k+k-1 continue row i). With mechanism attention the
