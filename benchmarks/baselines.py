@@ -21,6 +21,7 @@ __all__ = [
     "papers_stratified_effects",
     "papers_covariate_adjusted_att",
     "econml_effects",
+    "econml_makers",
 ]
 
 
@@ -103,17 +104,14 @@ def papers_covariate_adjusted_att(data: pd.DataFrame, by: str | Sequence[str] = 
     return papers_stratified_effects(data, by)["ATT"]
 
 
-def econml_effects(X: np.ndarray, T: np.ndarray, Y: np.ndarray, masks: dict[str, np.ndarray], seed: int) -> dict:
-    """EconML CausalForestDML (gradient-boosting nuisances) and DRLearner fitted on ``(Y, T, X)``:
-    ``{name: ({label: (effect, ci_low, ci_high)}, fit seconds)}``, the average effect over the rows of
-    each boolean mask in ``masks`` with its 95% interval."""
-    import time
-
+def econml_makers(seed: int) -> dict:
+    """``{name: () -> unfitted estimator}``: EconML's CausalForestDML with gradient-boosting nuisances
+    and DRLearner with its defaults, the peers every effect benchmark fits."""
     from econml.dml import CausalForestDML
     from econml.dr import DRLearner
     from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
-    makers = {
+    return {
         "EconML CausalForestDML": lambda: CausalForestDML(
             model_y=GradientBoostingRegressor(random_state=seed),
             model_t=GradientBoostingClassifier(random_state=seed),
@@ -122,8 +120,16 @@ def econml_effects(X: np.ndarray, T: np.ndarray, Y: np.ndarray, masks: dict[str,
         ),
         "EconML DRLearner": lambda: DRLearner(random_state=seed),
     }
+
+
+def econml_effects(X: np.ndarray, T: np.ndarray, Y: np.ndarray, masks: dict[str, np.ndarray], seed: int) -> dict:
+    """EconML CausalForestDML (gradient-boosting nuisances) and DRLearner fitted on ``(Y, T, X)``:
+    ``{name: ({label: (effect, ci_low, ci_high)}, fit seconds)}``, the average effect over the rows of
+    each boolean mask in ``masks`` with its 95% interval."""
+    import time
+
     out = {}
-    for name, make in makers.items():
+    for name, make in econml_makers(seed).items():
         t0 = time.time()
         est = make().fit(Y, T, X=X)
         res = {}

@@ -64,22 +64,18 @@ def ihdp_graph(df, bins: int = 32, covariate_bins: int | None = None) -> dict:
 
 def _econml(df, rep: int) -> dict:
     import numpy as np
-    from econml.dml import CausalForestDML
-    from econml.dr import DRLearner
     from econml.metalearners import TLearner
-    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    from .baselines import econml_makers
 
     covs = [c for c in df.columns if c.startswith("x")]
     X, T, Y = df[covs].to_numpy(), df["treat"].to_numpy(), df["y"].to_numpy()
     out = {}
+    peers = econml_makers(rep)
     models = {
-        "econml_causal_forest": lambda: CausalForestDML(
-            model_y=GradientBoostingRegressor(random_state=rep),
-            model_t=GradientBoostingClassifier(random_state=rep),
-            discrete_treatment=True,
-            random_state=rep,
-        ),
-        "econml_dr_learner": lambda: DRLearner(random_state=rep),
+        "econml_causal_forest": peers["EconML CausalForestDML"],
+        "econml_dr_learner": peers["EconML DRLearner"],
         "econml_t_learner_gb": lambda: TLearner(models=GradientBoostingRegressor(random_state=rep)),
     }
     for name, make in models.items():

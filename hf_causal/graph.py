@@ -116,6 +116,12 @@ class Variable:
         return self.kind.single_token
 
     @property
+    def max_tokens(self) -> int:
+        """The most tokens this variable takes in a sequencified row: its start token and its value's
+        (one for a single-token kind; ``max_length`` and an end otherwise)."""
+        return 2 if self.is_single_token else 2 + (self.max_length or 1)
+
+    @property
     def is_numeric(self) -> bool:
         return self.kind.is_numeric(self)
 

@@ -92,6 +92,20 @@ class MechanismCache:
     def slots(self) -> int:
         return 0 if self.seg is None else self.seg.shape[0]
 
+    def ready(self, n_layers: int) -> None:
+        """Before a feed: one buffer pair per layer; a branched cache that had its last feed refuses."""
+        if self.branches is not None and self.seg is None:
+            raise RuntimeError("a branched cache has had its last feed")
+        if len(self.k) != n_layers:
+            self.k, self.v = [None] * n_layers, [None] * n_layers
+
+    def record(self, seg: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor) -> None:
+        """After a feed: every cached token's segment, realness and position (a branched cache is spent)."""
+        if self.branches is not None:
+            self.seg = None
+        else:
+            self.seg, self.mask, self.pos = seg, mask, pos
+
     def _reserve(self, i: int, like: torch.Tensor, slots: int, length: int) -> None:
         """Make layer ``i``'s buffers hold ``slots`` x ``length`` tokens (doubling), keeping what is there."""
         buf = self.k[i]
@@ -305,10 +319,8 @@ def mechanism_forward(
     ``logits_to_keep``: only the last so many positions' logits (0: all)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     arch = _arch(base)
-    if cache is not None and cache.branches is not None and cache.seg is None:
-        raise RuntimeError("a branched MechanismCache has had its last feed")
-    if cache is not None and len(cache.k) != len(arch.layers):
-        cache.k, cache.v = [None] * len(arch.layers), [None] * len(arch.layers)
+    if cache is not None:
+        cache.ready(len(arch.layers))
     dev = input_ids.device
     allowed = mechanism.allowed.to(dev)
     key_mask = key_mask.to(dev).long()
@@ -361,11 +373,8 @@ def mechanism_forward(
         if mechanism.mode == "two_stream":
             c = arch.finish(i, c, _attend(_split(qc, arch.heads), keys, values, c_mask, scale, drop))
         h = arch.finish(i, h, ctx)
-    if cache is not None and cache.branches is not None:
-        cache.seg = None  # a branched cache has had its last feed
-    elif cache is not None:
-        cache.seg, cache.mask = all_seg, all_mask
-        cache.pos = pos if cache.pos is None else torch.cat([cache.pos, pos], 1)
+    if cache is not None:
+        cache.record(all_seg, all_mask, pos if cache.pos is None else torch.cat([cache.pos, pos], 1))
     if logits_to_keep:
         h = h[:, -logits_to_keep:]
     return arch.head(h), cache
@@ -387,10 +396,7 @@ def cached_forward(
     for real tokens. The cache appends in place instead of concatenating the whole history each step."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     arch = _arch(base)
-    if len(cache.k) != len(arch.layers):
-        cache.k, cache.v = [None] * len(arch.layers), [None] * len(arch.layers)
-    if cache.branches is not None and cache.seg is None:
-        raise RuntimeError("a branched cache has had its last feed")
+    cache.ready(len(arch.layers))
     h = arch.embed(input_ids, position_ids)
     mask = attn_mask[:, None]
     for i in range(len(arch.layers)):
@@ -398,12 +404,8 @@ def cached_forward(
         keys, values = cache.append(i, (_split(k, arch.heads), _split(v, arch.heads)))
         ctx = _attend(_split(q, arch.heads), keys, values, mask, arch.scaling(i), arch.attn_dropout(i))
         h = arch.finish(i, h, ctx)
-    key_mask = key_mask.long()
-    if cache.branches is not None:
-        cache.seg = None
-    else:
-        cache.seg = key_mask if cache.seg is None else torch.cat([cache.seg, key_mask], 1)
-        cache.pos = cache.mask = cache.seg
+    real = key_mask.long() if cache.seg is None else torch.cat([cache.seg, key_mask.long()], 1)
+    cache.record(real, real, real)  # ordinary attention needs only which tokens are real (and how many)
     if logits_to_keep:
         h = h[:, -logits_to_keep:]
     return arch.head(h)

@@ -51,6 +51,8 @@ __all__ = [
     "row_tokens",
 ]
 
+logger = logging.getLogger("hf_causal.training")  # its messages belong to the training run
+
 SCHEDULES = ("fixed", "auto")
 STEP_BUDGET = 6000
 """Upper bound on the search's optimizer steps (the search usually stops far earlier)."""
@@ -75,7 +77,7 @@ SIZES = {"narrow": {"n_layer": 2, "n_embd": 64, "n_head": 4}, "wide": {"n_layer"
 
 def row_tokens(graph) -> int:
     """The most tokens one sequencified row can take: a start token per variable plus its value tokens."""
-    return sum(2 if graph[v].is_single_token else 2 + (graph[v].max_length or 1) for v in graph.order)
+    return sum(graph[v].max_tokens for v in graph.order)
 
 
 def model_size(graph) -> dict:
@@ -104,7 +106,7 @@ def choose_model(model_args, graph, given: set[str]) -> dict | None:
         size = model_size(graph)
         for k in keys:
             setattr(model_args, k, size[k])
-        logging.getLogger("hf_causal.training").warning(
+        logger.warning(
             "hf_causal: model auto: %(n_layer)d layers x %(n_embd)d, %(n_head)d heads (%(row_tokens)d tokens a row; "
             "set n_layer/n_embd/n_head to choose); recorded in causal_config.json (metrics.schedule.model)",
             size,
@@ -169,9 +171,7 @@ def search(fit, args, train_ds, eval_ds, given: set[str], resume: bool):
     record_path = Path(args.output_dir) / ".schedule.json"
     if resume and record_path.exists():
         record = json.loads(record_path.read_text())
-        logging.getLogger("hf_causal.training").warning(
-            "schedule: reusing the epochs searched by an earlier run (%s)", record_path
-        )
+        logger.warning("schedule: reusing the epochs searched by an earlier run (%s)", record_path)
     else:
         search_dir = Path(args.output_dir) / ".schedule-search"
         search_args = dc.replace(

@@ -97,9 +97,7 @@ class _Walk:
             share_prefixes=sampler.share_prefixes,
             allowed=None if sampler.mechanism is not None else sampler.allowed,
             mechanism=sampler.mechanism,
-            max_tokens=sum(
-                2 if sampler.graph[v].is_single_token else 2 + (sampler.graph[v].max_length or 1) for v in plan.order
-            ),
+            max_tokens=sum(sampler.graph[v].max_tokens for v in plan.order),
         )
         self.pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (ids [m,k], mask [m,k], variable index)
         self.values: dict[str, list[list[int]]] = {}
