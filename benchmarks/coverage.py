@@ -39,8 +39,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 SETTINGS = {
     "demo-2k": ("demo", "recovery", 2000, 50, 24, 32),
     "demo-20k": ("demo", "recovery", 20000, 20, 6, 128),
-    "demo-continuous-2k": ("demo-continuous", "stay", 2000, 20, 24, 32),
-    "interactions-2k": ("interactions", "y", 2000, 20, 24, 32),
+    "demo-continuous-2k": ("demo-continuous", "stay", 2000, 50, 24, 32),
+    "interactions-2k": ("interactions", "y", 2000, 50, 24, 32),
 }
 ESTIMANDS = ("ATE", "ATT", "CATE")
 

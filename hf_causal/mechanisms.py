@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from transformers import BertLMHeadModel, GPT2LMHeadModel
 from transformers.activations import NewGELUActivation
+from transformers.pytorch_utils import Conv1D
 
 __all__ = [
     "MECHANISM_MODES",
@@ -172,7 +173,10 @@ class MechanismCache:
                 continue
             self._reserve(i, self.k[i], n_new, self.length)
             for store in (self.k, self.v):
-                store[i][n:n_new, :, :t] = store[i][src, :, :t]
+                if 5 * t >= 2 * store[i].shape[2]:  # whole rows (one contiguous gather) beat a strided copy
+                    torch.index_select(store[i][:n], 0, src, out=store[i][n:n_new])
+                else:
+                    store[i][n:n_new, :, :t] = store[i][src, :, :t]
         self.seg = torch.cat([self.seg, self.seg[src]])
         self.pos = torch.cat([self.pos, self.pos[src]])
         self.mask = torch.cat([self.mask, self.mask[src]])
@@ -227,6 +231,15 @@ class _GPT2:
         blk = self.layers[i]
         return blk.attn.c_attn(blk.ln_1(x)).split(self.dim, dim=2)  # q, k, v
 
+    def kv(self, i, x):
+        """Keys and values only (local cross keys read no query): a third fewer FLOPs for plain GPT-2."""
+        blk = self.layers[i]
+        proj = blk.attn.c_attn
+        if type(proj) is not Conv1D:  # LoRA-wrapped: the module's own forward
+            return self.kv_q(i, x)[1:]
+        y = torch.addmm(proj.bias[self.dim :], blk.ln_1(x).flatten(0, 1), proj.weight[:, self.dim :])
+        return y.view(*x.shape[:2], 2 * self.dim).split(self.dim, dim=2)
+
     def scaling(self, i):
         return self.layers[i].attn.scaling
 
@@ -261,6 +274,10 @@ class _Bert:
     def kv_q(self, i, x):
         att = self.layers[i].attention.self
         return att.query(x), att.key(x), att.value(x)
+
+    def kv(self, i, x):
+        att = self.layers[i].attention.self
+        return att.key(x), att.value(x)
 
     def scaling(self, i):
         return self.layers[i].attention.self.scaling
@@ -359,8 +376,8 @@ def mechanism_forward(
     for i in range(len(arch.layers)):
         q, k, v = arch.kv_q(i, h)
         own = (_split(k, arch.heads), _split(v, arch.heads))
-        if mechanism.mode == "local":
-            _, kc, vc = arch.kv_q(i, h0)
+        if mechanism.mode == "local":  # at layer 0 the stream is h0: its keys are the cross keys
+            kc, vc = (k, v) if i == 0 else arch.kv(i, h0)
         else:
             qc, kc, vc = arch.kv_q(i, c)
         cross = (_split(kc, arch.heads), _split(vc, arch.heads))
