@@ -22,6 +22,7 @@ Writes ``<out>/coverage.json`` (every dataset's numbers) and prints the table.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 import warnings
@@ -141,6 +142,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--attention", default="full", help="the engine's attention (the reported runs used full)")
     ap.add_argument("--out", default="results/coverage")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument(
+        "--resume", action="store_true", help="keep the datasets already in <out>/coverage.json and run the rest"
+    )
     args = ap.parse_args(argv)
     if args.smoke:
         args.settings, args.datasets, args.k, args.draws = ["demo-2k"], 1, 2, 200
@@ -151,6 +155,9 @@ def main(argv=None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     records = []
+    if args.resume and (out / "coverage.json").exists():
+        records = json.loads((out / "coverage.json").read_text())["records"]
+    done = {(r["setting"], r["dataset"]) for r in records}
     t_start = time.time()
     for setting in args.settings:
         world_name, outcome, n, datasets, epochs, batch = SETTINGS[setting]
@@ -161,6 +168,8 @@ def main(argv=None) -> dict:
         t, a1, a0, sub = r["treatment"], r["treated"], r["control"], r["subgroup"]
         exact = _exact(world, outcome, t, a1, a0, sub)
         for s in range(args.datasets or datasets):
+            if (setting, s) in done:
+                continue
             t0 = time.time()
             rows = world.sample(n, seed=10_000 + s)
             base = {
