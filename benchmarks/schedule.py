@@ -10,7 +10,8 @@ user-data defaults otherwise (``attention: local``, 2 layers x 64):
   (:mod:`hf_causal.schedule`).
 
 ``--sizes 2x64 2x128 4x128`` trains each schedule at each model size (layers x width), to choose the
-default size by measurement. ``--reuse FILE`` takes the records of an earlier run for the schedules not named in ``--rerun``
+default size by measurement; ``--regularization none dropout=0.1 weight_decay=0.1`` likewise for dropout and
+AdamW weight decay (records carry ``reg``). ``--reuse FILE`` takes the records of an earlier run for the schedules not named in ``--rerun``
 (the same seeds give the same models), so a change of ``auto`` reruns only ``auto``.
 
 Error: on the demo world, the ATE of treatment on recovery against the exact value (signed mean with its
@@ -61,6 +62,19 @@ def _overrides(schedule: str, n: int) -> dict:
     return {"schedule": "auto"}
 
 
+def _regularization(variant: str) -> dict:
+    """``dropout=0.1,weight_decay=0.1`` -> the recipe keys (``none``: nothing)."""
+    if variant == "none":
+        return {}
+    out = {}
+    for part in variant.split(","):
+        key, _, value = part.partition("=")
+        if key not in ("dropout", "weight_decay") or not value:
+            raise SystemExit(f"--regularization {variant!r}: expected dropout=X and/or weight_decay=X, or none")
+        out[key] = float(value)
+    return out
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
@@ -77,6 +91,12 @@ def main(argv=None) -> dict:
         help="model sizes LAYERSxWIDTH to train with each schedule (4 heads); records carry the size",
     )
     ap.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=list(SCHEDULES))
+    ap.add_argument(
+        "--regularization",
+        nargs="+",
+        default=["none"],
+        help="variants KEY=VALUE[,KEY=VALUE] of dropout / weight_decay trained with each schedule, or none",
+    )
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     reuse = {}
@@ -84,7 +104,8 @@ def main(argv=None) -> dict:
         for r in json.loads(Path(args.reuse).read_text())["records"]:
             if r["schedule"] not in args.rerun:
                 r.setdefault("size", "2x64")
-                reuse[(r["setting"], r["dataset"], r["schedule"], r["size"])] = r
+                r.setdefault("reg", "none")
+                reuse[(r["setting"], r["dataset"], r["schedule"], r["size"], r["reg"])] = r
     if args.smoke:
         args.settings, args.datasets, args.queries, args.num_samples = ["demo-2k"], 1, 2, 300
     warnings.filterwarnings("ignore")
@@ -128,17 +149,19 @@ def main(argv=None) -> dict:
                     for q in queries
                 ]
                 baseline = float(np.nanmean(tvs))
-            for schedule, size in [(s, z) for z in args.sizes for s in args.schedules]:
-                if (setting, d, schedule, size) in reuse:
-                    records.append(reuse[(setting, d, schedule, size)])
+            runs = [(s, z, g) for g in args.regularization for z in args.sizes for s in args.schedules]
+            for schedule, size, reg in runs:
+                if (setting, d, schedule, size, reg) in reuse:
+                    records.append(reuse[(setting, d, schedule, size, reg)])
                     continue
                 if args.smoke and schedule != "auto":
                     ov = {**_overrides(schedule, n), "num_train_epochs": 1}
                 else:
                     ov = _overrides(schedule, n)
                 layers, width = (int(x) for x in size.split("x"))
-                ov.update(n_layer=layers, n_embd=width, n_head=4)
+                ov.update(n_layer=layers, n_embd=width, n_head=4, **_regularization(reg))
                 name = f"model_{setting}_{d}_{schedule}" + ("" if size == "2x64" else f"_{size}")
+                name += "" if reg == "none" else "_" + reg.replace("=", "").replace(",", "_")
                 mdir, secs = train_on_rows(rows, world.graph, out / name, seed=d, **ov)
                 cfg = json.loads((mdir / "causal_config.json").read_text())
                 sched = cfg["metrics"]["schedule"]
@@ -165,6 +188,7 @@ def main(argv=None) -> dict:
                     "dataset": d,
                     "schedule": schedule,
                     "size": size,
+                    "reg": reg,
                     "rows": n,
                     "error": float(err),
                     "baseline": baseline,
@@ -188,7 +212,11 @@ def _table(records: list[dict]) -> str:
     if "size" not in df:
         df["size"] = "2x64"
     df["size"] = df["size"].fillna("2x64")
-    df["schedule"] = [s if z == "2x64" else f"{s} {z}" for s, z in zip(df["schedule"], df["size"])]
+    df["reg"] = df["reg"].fillna("none") if "reg" in df else "none"
+    df["schedule"] = [
+        s + ("" if z == "2x64" else f" {z}") + ("" if g == "none" else f" {g}")
+        for s, z, g in zip(df["schedule"], df["size"], df["reg"])
+    ]
     header = [
         "setting",
         "schedule",

@@ -31,7 +31,7 @@ from .errors import DataError, RecipeError
 from .fileio import atomic_folder, atomic_write_json
 from .graph import CausalGraph
 from .mechanisms import MECHANISM_MODES
-from .modeling import architecture_of, attach_mechanism, build_model, model_summary, save_weights
+from .modeling import architecture_of, attach_mechanism, build_model, model_summary, save_weights, without_tied_keys
 from .recipes import given_keys, load_recipe, parse_recipe
 from .sequencify import Sequencifier, check_columns
 from .support import fit_support
@@ -121,6 +121,9 @@ def _causal_trainer_class():
                 "steps": self.prior["steps"] + steps,
                 "seconds": self.prior["seconds"] + time.time() - self.started,
             }
+
+        def _issue_warnings_after_load(self, load_result) -> None:
+            super()._issue_warnings_after_load(without_tied_keys(self.model, load_result))
 
         def _save_checkpoint(self, model, trial) -> None:
             totals = self.run_totals()

@@ -122,3 +122,21 @@ def test_lora_without_base_is_refused():
 
     with pytest.raises(RecipeError, match="adapter='lora' needs base_model"):
         ModelArguments(adapter="lora")
+
+
+def test_restoring_a_checkpoint_does_not_report_tied_weights_as_missing():
+    """safetensors stores a tied weight once; restoring must not call it lost, and must still name a
+    weight that really is missing."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from hf_causal.modeling import without_tied_keys
+
+    model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=40))
+    state = {k: v.clone() + 1 for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    result = without_tied_keys(model, model.load_state_dict(state, strict=False))
+    assert result.missing_keys == []
+    assert model.lm_head.weight is model.transformer.wte.weight
+    assert torch.equal(model.lm_head.weight, state["transformer.wte.weight"])
+    del state["transformer.ln_f.weight"]
+    result = without_tied_keys(model, model.load_state_dict(state, strict=False))
+    assert result.missing_keys == ["transformer.ln_f.weight"]
