@@ -215,3 +215,22 @@ def test_partial_sequence_bad_input_is_refused(mixed_engine):
         mixed_engine.att("Y", "moves", PartialSequence({0: "U"}), ["D"])
     with pytest.raises(QueryError, match="length is 2"):
         PartialSequence({3: "U"}, length=2)
+
+
+def test_default_batch_is_bounded_by_the_cache_budget():
+    """Long rows and wide models get smaller batches (the cache's worst case stays within its budget),
+    short rows the cap, a large vocabulary a bounded logits buffer."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from hf_causal.inference.cache import CACHE_BUDGET_BYTES, MAX_BATCH, default_batch_size
+
+    small = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=120))
+    wide = GPT2LMHeadModel(GPT2Config(n_layer=4, n_embd=128, n_head=4, vocab_size=120))
+    assert default_batch_size(small, 120, 12, 2) == MAX_BATCH
+    sizes = [default_batch_size(small, 120, t, 2) for t in (74, 200, 800)]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] < MAX_BATCH
+    for t, b in zip((74, 200, 800), sizes):
+        assert b * 2 * 2 * 2 * (t + 1) * 64 * 4 <= CACHE_BUDGET_BYTES
+    assert default_batch_size(wide, 120, 74, 2) < sizes[0]
+    assert default_batch_size(small, 120, 74, 1) > sizes[0]  # ordinary attention: one key column a token
+    assert default_batch_size(small, 50257, 12, 1) * 50257 * 4 <= 2e8

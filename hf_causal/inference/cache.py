@@ -7,7 +7,29 @@ import torch
 from ..attention import segment_keys
 from ..mechanisms import Mechanism, MechanismCache, cached_forward, mechanism_forward
 
-__all__ = ["PrefixCache", "keep_slots", "unique_rows"]
+__all__ = ["PrefixCache", "default_batch_size", "keep_slots", "unique_rows"]
+
+CACHE_BUDGET_BYTES = 2 * 2**30
+"""The key/value cache a default batch may fill on its longest row (2 GiB; rows that share a prefix share
+it, so the real use is lower: alarm's deepest query at 20,000 rows peaked 0.6 GB above the model)."""
+MAX_BATCH = 32768
+
+
+def default_batch_size(model, vocab: int, row_tokens: int, streams: int) -> int:
+    """Rows per batch: as many as the cache budget (:data:`CACHE_BUDGET_BYTES`) and a 200 MB logits
+    buffer allow, at most :data:`MAX_BATCH`. Larger batches share more prefixes and pay the per-step
+    overhead fewer times (measured in ``benchmarks/query_speed.py``); ``streams``: key columns per token
+    (2 for mechanism attention).
+
+    Example:
+        >>> from transformers import GPT2Config, GPT2LMHeadModel
+        >>> default_batch_size(GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=4)), 120, 74, 2)
+        13981
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    cfg, size = base.config, next(base.parameters()).element_size()
+    row_bytes = cfg.num_hidden_layers * 2 * streams * (row_tokens + 1) * cfg.hidden_size * size
+    return int(max(64, min(MAX_BATCH, 2e8 // max(vocab, 1) // 4, CACHE_BUDGET_BYTES // row_bytes)))
 
 
 def unique_rows(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

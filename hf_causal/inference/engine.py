@@ -26,8 +26,10 @@ from ..config import CausalConfig
 from ..errors import QueryError, UnsupportedQueryError
 from ..graph import CausalGraph
 from ..mechanisms import MECHANISM_MODES, Mechanism
+from ..schedule import row_tokens
 from ..tokenization import CausalTokenizer
 from . import estimators
+from .cache import default_batch_size
 from .planner import Planner
 from .results import Distribution, Estimate
 from .sampler import Sampler
@@ -43,7 +45,8 @@ class CausalEngine:
         model: a causal LM (``transformers`` or ``peft``) trained on sequencified rows.
         tokenizer: the :class:`CausalTokenizer` it was trained with.
         config: its :class:`CausalConfig`.
-        batch_size: rows per forward pass when sampling. The draws depend on it: batch ``b`` is seeded
+        batch_size: rows per forward pass when sampling (default: :func:`.cache.default_batch_size`, as
+            many as a 2 GiB cache holds, at most 32,768). The draws depend on it: batch ``b`` is seeded
             by ``(seed, b)``, so the same seed with another batch size gives other (equally valid) draws.
         device: torch device (default: CUDA if available, else CPU).
         marginalize_max: sum out the last variable before a categorical target exactly when it has
@@ -92,7 +95,8 @@ class CausalEngine:
         for m in {id(m): m for m, _ in self.members}.values():
             m.eval().to(self.device)
         vocab = len(tokenizer)
-        self.batch_size = batch_size or int(max(64, min(4096, 2e8 // max(vocab, 1) // 4)))
+        streams = 2 if config.attention in MECHANISM_MODES else 1
+        self.batch_size = batch_size or default_batch_size(self.model, vocab, row_tokens(self.graph), streams)
         self.planner = Planner(
             self.graph,
             tokenizer,
