@@ -37,6 +37,7 @@ SETTINGS = {  # name: (world, rows)
     "demo-5k": ("demo", 5000),
     "demo-20k": ("demo", 20000),
     "asia-2k": ("asia", 2000),
+    "asia-20k": ("asia", 20000),
     "sachs-2k": ("sachs", 2000),
     "child-2k": ("child", 2000),
     "alarm-2k": ("alarm", 2000),
