@@ -402,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--batch-size",
             type=_positive_int,
             default=None,
-            help="rows per forward pass (default: from the vocabulary size); the draws depend on it: batch b is "
+            help="rows per forward pass (default: as many as a 2 GiB KV cache holds, at most 32768); the draws depend on it: batch b is "
             "seeded by (seed, b), so the same seed with another batch size gives other draws",
         )
         sp.add_argument(
