@@ -173,7 +173,7 @@ class MechanismCache:
                 continue
             self._reserve(i, self.k[i], n_new, self.length)
             for store in (self.k, self.v):
-                if 5 * t >= 2 * store[i].shape[2]:  # whole rows (one contiguous gather) beat a strided copy
+                if 5 * t >= 2 * store[i].shape[2] and not store[i].requires_grad:  # whole rows: one gather
                     torch.index_select(store[i][:n], 0, src, out=store[i][n:n_new])
                 else:
                     store[i][n:n_new, :, :t] = store[i][src, :, :t]

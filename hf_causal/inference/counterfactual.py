@@ -109,6 +109,7 @@ def _candidates(sampler, last_logits, var, vids, term, step, cap):
     return cand
 
 
+@torch.no_grad()
 def counterfactual(
     engine: CausalEngine,
     rows: Any,
