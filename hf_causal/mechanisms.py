@@ -37,6 +37,8 @@ from transformers import BertLMHeadModel, GPT2LMHeadModel
 from transformers.activations import NewGELUActivation
 from transformers.pytorch_utils import Conv1D
 
+from .modeling import base_of
+
 __all__ = [
     "MECHANISM_MODES",
     "Mechanism",
@@ -334,7 +336,7 @@ def mechanism_forward(
     variables for ``<eos>``; ``key_mask``: 1 for real tokens, 0 for padding or holes) under
     mechanism attention. With ``cache``, the tokens continue the cached ones and the cache is extended.
     ``logits_to_keep``: only the last so many positions' logits (0: all)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = base_of(model)
     arch = _arch(base)
     if cache is not None:
         cache.ready(len(arch.layers))
@@ -411,7 +413,7 @@ def cached_forward(
     ``attention: full`` and ``parents``. ``attn_mask``: ``[B, t, L + t]`` bool, which keys each new token
     reads (causal, holes out, and for ``parents`` only the allowed segments); ``key_mask``: ``[B, t]``, 1
     for real tokens. The cache appends in place instead of concatenating the whole history each step."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = base_of(model)
     arch = _arch(base)
     cache.ready(len(arch.layers))
     h = arch.embed(input_ids, position_ids)

@@ -216,11 +216,16 @@ def model_summary(model) -> dict[str, Any]:
     return {"parameters": int(n_total), "trainable_parameters": int(n_train)}
 
 
+def base_of(model):
+    """The transformers model inside a peft wrapper (the model itself when it is not wrapped)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def without_tied_keys(model, load_result):
     """``load_result`` (a ``load_state_dict`` result) without the missing keys that are tied weights, which
     safetensors stores once: the Trainer restoring its best checkpoint read them as lost weights and warned
     ("missing keys: lm_head.weight"). The ties are re-made; any other missing key is kept (and warned)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = base_of(model)
     tied = set(getattr(base, "_tied_weights_keys", None) or ())
     missing = [k for k in load_result.missing_keys if not any(k == t or k.endswith("." + t) for t in tied)]
     if len(missing) < len(load_result.missing_keys):

@@ -6,6 +6,7 @@ import torch
 
 from ..attention import segment_keys
 from ..mechanisms import Mechanism, MechanismCache, cached_forward, mechanism_forward
+from ..modeling import base_of
 
 __all__ = ["PrefixCache", "default_batch_size", "keep_slots", "unique_rows"]
 
@@ -26,7 +27,7 @@ def default_batch_size(model, vocab: int, row_tokens: int, streams: int) -> int:
         >>> default_batch_size(GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=4)), 120, 74, 2)
         13981
     """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = base_of(model)
     cfg, size = base.config, next(base.parameters()).element_size()
     row_bytes = cfg.num_hidden_layers * 2 * streams * (row_tokens + 1) * cfg.hidden_size * size
     return int(max(64, min(MAX_BATCH, 2e8 // max(vocab, 1) // 4, CACHE_BUDGET_BYTES // row_bytes)))
