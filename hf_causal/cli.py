@@ -93,9 +93,14 @@ def _interval_note(ans) -> str:
             "Train an ensemble (--ensemble '{k: 5, method: bootstrap}') or use --estimator aipw --data ROWS"
         ) + _weights_note(ans)
     if kind == "influence_function":
-        return "interval: influence-function standard error of the doubly robust estimate (estimation error)" + (
-            _weights_note(ans)
-        )
+        d = getattr(ans, "details", None) or {}
+        folds = d.get("se_between_folds")
+        if folds is not None and folds > d.get("se_influence_function", folds):
+            note = "interval: standard error between the cross-fitted folds of the doubly robust estimate (estimation "
+            note += f"error; the influence function's, {d['se_influence_function']:.4g}, is smaller)"
+        else:
+            note = "interval: influence-function standard error of the doubly robust estimate (estimation error)"
+        return note + _weights_note(ans)
     note = f"interval: estimation and Monte Carlo error ({ans.members} ensemble members)"
     return note + _weights_note(ans)
 

@@ -10,7 +10,7 @@ import pytest
 
 import hf_causal
 from hf_causal import CausalEngine, train
-from hf_causal.inference.doubly_robust import aipw_from_nuisances, member_of_rows
+from hf_causal.inference.doubly_robust import aipw_from_nuisances, between_fold_se, member_of_rows
 from hf_causal.inference.results import Estimate
 from hf_causal.inference.uncertainty import MonteCarloOnlyWarning, combine, t_quantile
 
@@ -121,6 +121,10 @@ def test_crossfitting_never_scores_a_training_row_with_a_member_that_saw_it(tmp_
     for i in np.flatnonzero(seen):
         j = member[i]
         assert train_positions[i] not in set(plan.members[j].tolist())  # member j never saw row i
+    dr = eng.ate("stay", T, 1, 0, data=rows, estimator="aipw")  # cross-fitted: the larger of the two SEs
+    d = dr.details
+    assert d["cross_fitted"] and d["se_between_folds"] is not None
+    assert dr.se == max(d["se_influence_function"], d["se_between_folds"])
     fresh, _ = member_of_rows(eng, w.sample(50, seed=99))
     assert (fresh == -1).all()
 
@@ -146,6 +150,39 @@ def test_doubly_robust_is_doubly_robust():
     att_exact = w.att(Y, T, 1, 0)
     est_att, se_att, _ = aipw_from_nuisances("ATT", y, a, const, const, e1, 1 - e1)
     assert abs(est_att - att_exact) < 3 * se_att + 0.01
+
+
+def test_between_fold_se_sees_member_to_member_differences_the_influence_function_misses():
+    """With fixed nuisances the between-fold SE estimates the influence function's variance (same size);
+    when each fold's member has its own error (an outcome offset, with a wrong propensity so that AIPW
+    does not remove it), the fold estimates spread and the between-fold SE exceeds the influence
+    function's, which treats the nuisances as fixed and cannot see it."""
+    rng = np.random.default_rng(0)
+    n, k = 20000, 5
+    x = rng.integers(0, 2, n)
+    e = np.where(x == 1, 0.7, 0.3)
+    a = (rng.random(n) < e).astype(int)
+    y = 0.5 * a + x + rng.normal(size=n)
+    fold = rng.integers(0, k, n)
+    mu1, mu0 = 0.5 + x.astype(float), x.astype(float)
+    est, se_if, _ = aipw_from_nuisances("ATE", y, a, mu1, mu0, e, 1 - e)
+    se_f = between_fold_se("ATE", y, a, mu1, mu0, e, 1 - e, fold)
+    thetas = [
+        aipw_from_nuisances(
+            "ATE", y[fold == j], a[fold == j], mu1[fold == j], mu0[fold == j], e[fold == j], 1 - e[fold == j]
+        )[0]
+        for j in range(k)
+    ]
+    assert se_f == pytest.approx(np.std(thetas, ddof=1) / math.sqrt(k))
+    assert 0.3 < se_f / se_if < 2.5  # both estimate the same variance (K = 5: a noisy estimate)
+    offset = np.array([-0.3, -0.15, 0.0, 0.15, 0.3])[fold]  # each member's own outcome error
+    wrong = np.full(n, 0.2)
+    _, se_if2, _ = aipw_from_nuisances("ATE", y, a, mu1 + offset, mu0 - offset, wrong, 1 - wrong)
+    se_f2 = between_fold_se("ATE", y, a, mu1 + offset, mu0 - offset, wrong, 1 - wrong, fold)
+    assert se_f2 > 3 * se_if2
+    assert between_fold_se("ATE", y, a, mu1, mu0, e, 1 - e, np.full(n, -1)) is None  # no folds: no rule
+    att = between_fold_se("ATT", y, a, mu1, mu0, e, 1 - e, fold)
+    assert att is not None and att > 0
 
 
 def test_engine_aipw_on_the_demo_is_close_to_exact(demo_engine, demo_world_):

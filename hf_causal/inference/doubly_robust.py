@@ -16,6 +16,14 @@ when either nuisance is right. With a ``crossfit`` ensemble each training row is
 that did not see it (cross-fitting); other rows, and every row of a single model or a bootstrap
 ensemble, use the mean of the members' nuisances. Propensities are clipped to [clip, 1 - clip] and
 the number of clipped rows is reported.
+
+The influence-function standard error treats the nuisances as fixed functions. Cross-fitted members are
+fits to different folds, and their fit-to-fit differences are estimation error that it does not see (on
+the coverage benchmark it was 0.84-0.9x the spread of the estimates between datasets). A cross-fitted
+answer therefore also computes the estimate on each member's own held-out fold, and reports the larger of
+the two standard errors: the influence function's and the between-fold one, sd(theta_k) / sqrt(K). This
+is the conservative rule of double machine learning's repeated splits (Chernozhukov et al. 2018, which add
+the spread between splits to the variance), applied to the folds of the one split the ensemble has.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from .results import Z95, Estimate, fmt_values
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import CausalEngine
 
-__all__ = ["ESTIMATORS", "aipw", "aipw_from_nuisances", "member_of_rows"]
+__all__ = ["ESTIMATORS", "aipw", "aipw_from_nuisances", "between_fold_se", "member_of_rows"]
 
 ESTIMATORS = ("plugin", "aipw")
 
@@ -106,6 +114,31 @@ def aipw_from_nuisances(
         phi = psi
     se = float(phi.std(ddof=1) / math.sqrt(len(phi))) if len(phi) > 1 else float("nan")
     return est, se, clipped
+
+
+def between_fold_se(
+    estimand: str,
+    y: np.ndarray,
+    a: np.ndarray,
+    mu1: np.ndarray,
+    mu0: np.ndarray,
+    e1: np.ndarray,
+    e0: np.ndarray,
+    fold: np.ndarray,
+    clip: float = 0.01,
+) -> float | None:
+    """sd(theta_k) / sqrt(K) over the estimates theta_k on each fold's rows (``fold``: the member that scored
+    each row, -1 for rows of no fold); None where fewer than two folds hold rows (or, for the ATT, treated
+    rows)."""
+    thetas = []
+    for k in np.unique(fold[fold >= 0]):
+        s = fold == k
+        if s.sum() < 2 or (estimand == "ATT" and not (a[s] == 1).any()):
+            continue
+        thetas.append(aipw_from_nuisances(estimand, y[s], a[s], mu1[s], mu0[s], e1[s], e0[s], clip)[0])
+    if len(thetas) < 2:
+        return None
+    return float(np.std(thetas, ddof=1) / math.sqrt(len(thetas)))
 
 
 def aipw(
@@ -196,7 +229,9 @@ def aipw(
         return np.where(member >= 0, stacked[np.clip(member, 0, k - 1), np.arange(len(member))], mean)
 
     mu1, mu0, e1, e0 = pick(mus[1]), pick(mus[0]), pick(props[1]), pick(props[0])
-    est, se, clipped = aipw_from_nuisances(estimand, y, a, mu1, mu0, e1, e0, clip)
+    est, se_if, clipped = aipw_from_nuisances(estimand, y, a, mu1, mu0, e1, e0, clip)
+    se_folds = between_fold_se(estimand, y, a, mu1, mu0, e1, e0, member, clip) if crossfit else None
+    se = se_if if se_folds is None else max(se_if, se_folds)
     t1, t0 = (a == 1).astype(float), (a == 0).astype(float)
     g = fmt_values(given) if given else ""
     label = (
@@ -213,6 +248,8 @@ def aipw(
         "cross_fitted_rows": int((member >= 0).sum()),
         "cross_fitted": crossfit,
         "members": k,
+        "se_influence_function": se_if,
+        "se_between_folds": se_folds,
         "plug_in": float((mu1 - mu0)[t1 == 1].mean() if estimand == "ATT" else (mu1 - mu0).mean()),
         "propensity_mean_treated": float(e1.mean()),
     }
