@@ -188,7 +188,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--k", type=int, default=5, help="crossfit ensemble members")
     ap.add_argument("--draws", type=int, default=4000, help="Monte Carlo contexts per plug-in query")
     ap.add_argument("--n-embd", type=int, default=64)
-    ap.add_argument("--attention", default="full", help="the engine's attention (the reported runs used full)")
+    ap.add_argument(
+        "--attention",
+        default="local",
+        help="the engine's attention (default: the package's, local; the README's first tables used full)",
+    )
     ap.add_argument("--out", default="results/coverage")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument(
@@ -212,13 +216,26 @@ def main(argv=None) -> dict:
     records = []
     config = vars(args)
     if (args.resume or args.rescore) and (out / "coverage.json").exists():
-        records = json.loads((out / "coverage.json").read_text())["records"]
+        previous = json.loads((out / "coverage.json").read_text())
+        records = previous["records"]
+        if args.resume:
+            was = previous["config"]
+            clash = [
+                k
+                for k in ("k", "n_embd", "attention", "draws")
+                if was.get(k, "full" if k == "attention" else None) != getattr(args, k)
+            ]
+            if clash:
+                raise SystemExit(
+                    f"--resume: {out / 'coverage.json'} was run with "
+                    + ", ".join(f"--{k.replace('_', '-')} {was.get(k, 'full')}" for k in clash)
+                    + "; pass the same options (or another --out) so that its datasets stay comparable"
+                )
     done = {(r["setting"], r["dataset"]) for r in records}
     t_start = time.time()
     if args.rescore:
         if not records:
             raise SystemExit(f"--rescore: {out / 'coverage.json'} has no records (run the benchmark first)")
-        previous = json.loads((out / "coverage.json").read_text())
         config = {**previous["config"], "rescored": dict(vars(args)), "training_seconds": previous.get("seconds")}
         records = _rescore(records, out, args.draws)
         done = {(r["setting"], r["dataset"]) for r in records}
