@@ -354,3 +354,38 @@ def test_unseen_shares_count_exactly():
     vals["S"][0] = [-1]
     got = unseen_shares(sup, SimpleNamespace(plan=plan, values=vals, marginal={}), tok)
     assert got["Y"] == pytest.approx(float(((drawn != 1) | (np.arange(1000) == 0)).mean()), abs=1e-12)
+
+
+@pytest.mark.parametrize("mode", MECHANISM_MODES)
+def test_lora_wrapped_projections_give_their_merged_models_logits(mode):
+    """LoRA-wrapped attention projections take the module's own forward in the local cross-key path
+    (``_GPT2.kv``'s fallback); with nonzero adapters, one pass and the cached chunked pass of the peft
+    model give the logits of the same adapters merged into plain Conv1D weights (the fast path)."""
+    from peft import LoraConfig, get_peft_model
+
+    base = _model("gpt2", seed=3)
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn", "c_proj"]))
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.3)  # nonzero adapters: the merged model differs from the base
+    mech = Mechanism(mode, segment_attention_matrix(GRAPH))
+    ids, seg = _continued([(2, ["v", "u"], 0), (1, ["u", "u"], 2), (0, ["v", "v"], 1)])
+    ones = torch.ones_like(ids)
+
+    def logits(model):
+        with torch.no_grad():
+            one = mechanism_forward(model, ids, seg, ones, mech)[0]
+            cache, outs = MechanismCache(), []
+            for lo, hi in [(0, 3), (3, ids.shape[1])]:
+                chunk, s = ids[:, lo:hi], seg[:, lo:hi]
+                outs.append(mechanism_forward(model, chunk, s, torch.ones_like(chunk), mech, cache=cache)[0])
+        return one, torch.cat(outs, 1)
+
+    lora_one, lora_cached = logits(peft_model.eval())
+    base_one, _ = logits(_model("gpt2", seed=3))
+    merged_one, merged_cached = logits(peft_model.merge_and_unload().eval())
+    assert float((lora_one - base_one).abs().max()) > 1e-3  # the adapters change the answer
+    torch.testing.assert_close(lora_one, merged_one, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(lora_cached, merged_cached, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(lora_cached, lora_one, atol=1e-5, rtol=1e-5)
