@@ -21,9 +21,10 @@ The influence-function standard error treats the nuisances as fixed functions. C
 fits to different folds, and their fit-to-fit differences are estimation error that it does not see (on
 the coverage benchmark it was 0.84-0.9x the spread of the estimates between datasets). A cross-fitted
 answer therefore also computes the estimate on each member's own held-out fold, and reports the larger of
-the two standard errors: the influence function's and the between-fold one, sd(theta_k) / sqrt(K). This
-is the conservative rule of double machine learning's repeated splits (Chernozhukov et al. 2018, which add
-the spread between splits to the variance), applied to the folds of the one split the ensemble has.
+the two standard errors: the influence function's and the between-fold one, sd(theta_k) / sqrt(K), with
+normal quantiles. It is in the spirit of double machine learning's repeated splits (Chernozhukov et al.
+2018 add the spread of the estimates between splits to the variance), with the folds of the ensemble's one
+split in place of repeated splits, which would cost K more fits each.
 """
 
 from __future__ import annotations
