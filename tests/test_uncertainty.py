@@ -125,6 +125,10 @@ def test_crossfitting_never_scores_a_training_row_with_a_member_that_saw_it(tmp_
     d = dr.details
     assert d["cross_fitted"] and d["se_between_folds"] is not None
     assert dr.se == max(d["se_influence_function"], d["se_between_folds"])
+    from hf_causal.cli import _interval_note
+
+    used = "between the cross-fitted folds" if d["se_between_folds"] > d["se_influence_function"] else "influence"
+    assert used in _interval_note(dr)  # the CLI says which of the two the interval is
     fresh, _ = member_of_rows(eng, w.sample(50, seed=99))
     assert (fresh == -1).all()
 
