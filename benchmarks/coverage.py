@@ -185,6 +185,12 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--datasets", type=int, default=None, help="datasets per setting (default: the setting's)")
+    ap.add_argument(
+        "--first-dataset", type=int, default=0, help="first dataset index (split a setting's datasets across processes)"
+    )
+    ap.add_argument(
+        "--merge", nargs="+", default=None, help="only merge the coverage.json files of split runs into <out>"
+    )
     ap.add_argument("--k", type=int, default=5, help="crossfit ensemble members")
     ap.add_argument("--draws", type=int, default=4000, help="Monte Carlo contexts per plug-in query")
     ap.add_argument("--n-embd", type=int, default=64)
@@ -215,7 +221,20 @@ def main(argv=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     records = []
     config = vars(args)
-    if (args.resume or args.rescore) and (out / "coverage.json").exists():
+    if args.merge:
+        parts = [json.loads(Path(f).read_text()) for f in args.merge]
+        seen, records = set(), []
+        for part in parts:
+            for r in part["records"]:
+                key = (r["setting"], r["dataset"], r["method"], r["estimand"])
+                if key in seen:
+                    raise SystemExit(f"--merge: {r['setting']} dataset {r['dataset']} is in more than one file")
+                seen.add(key)
+                records.append(r)
+        config = {**parts[0]["config"], "merged": list(args.merge)}
+        t_parts = sum(part.get("seconds") or 0.0 for part in parts)
+        args.settings = []
+    elif (args.resume or args.rescore) and (out / "coverage.json").exists():
         previous = json.loads((out / "coverage.json").read_text())
         records = previous["records"]
         if args.resume:
@@ -248,7 +267,7 @@ def main(argv=None) -> dict:
         r = world.roles
         t, a1, a0, sub = r["treatment"], r["treated"], r["control"], r["subgroup"]
         exact = _exact(world, outcome, t, a1, a0, sub)
-        for s in range(args.datasets or datasets):
+        for s in range(args.first_dataset, args.datasets or datasets):
             if (setting, s) in done:
                 continue
             t0 = time.time()
@@ -319,7 +338,8 @@ def main(argv=None) -> dict:
             ]
         )
     print("\n" + markdown_table(["setting", "estimand", "method", "datasets", "coverage", "MAE", "mean width"], table))
-    summary = {"config": config, "records": records, "seconds": time.time() - t_start}
+    seconds = t_parts if args.merge else time.time() - t_start
+    summary = {"config": config, "records": records, "seconds": seconds}
     write_json(summary, out / "coverage.json")
     (out / "coverage.md").write_text(
         markdown_table(["setting", "estimand", "method", "datasets", "coverage", "MAE", "mean width"], table) + "\n"
