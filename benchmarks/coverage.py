@@ -220,7 +220,7 @@ def main(argv=None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     records = []
-    config = vars(args)
+    config, t_before = vars(args), 0.0
     if args.merge:
         parts = [json.loads(Path(f).read_text()) for f in args.merge]
         seen, records = set(), []
@@ -250,6 +250,8 @@ def main(argv=None) -> dict:
                     + ", ".join(f"--{k.replace('_', '-')} {was.get(k, 'full')}" for k in clash)
                     + "; pass the same options (or another --out) so that its datasets stay comparable"
                 )
+            config = {**was, "resumed": [*was.get("resumed", []), dict(vars(args))]}
+            t_before = previous.get("seconds") or 0.0
     done = {(r["setting"], r["dataset"]) for r in records}
     t_start = time.time()
     if args.rescore:
@@ -338,7 +340,7 @@ def main(argv=None) -> dict:
             ]
         )
     print("\n" + markdown_table(["setting", "estimand", "method", "datasets", "coverage", "MAE", "mean width"], table))
-    seconds = t_parts if args.merge else time.time() - t_start
+    seconds = t_parts if args.merge else t_before + time.time() - t_start
     summary = {"config": config, "records": records, "seconds": seconds}
     write_json(summary, out / "coverage.json")
     (out / "coverage.md").write_text(
