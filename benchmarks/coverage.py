@@ -223,7 +223,7 @@ def main(argv=None) -> dict:
     config, t_before = vars(args), 0.0
     if args.merge:
         parts = [json.loads(Path(f).read_text()) for f in args.merge]
-        seen, records = set(), []
+        seen = set()
         for part in parts:
             for r in part["records"]:
                 key = (r["setting"], r["dataset"], r["method"], r["estimand"])
@@ -233,21 +233,17 @@ def main(argv=None) -> dict:
                 records.append(r)
         config = {**parts[0]["config"], "merged": list(args.merge)}
         t_parts = sum(part.get("seconds") or 0.0 for part in parts)
-        args.settings = []
     elif (args.resume or args.rescore) and (out / "coverage.json").exists():
         previous = json.loads((out / "coverage.json").read_text())
         records = previous["records"]
         if args.resume:
             was = previous["config"]
-            clash = [
-                k
-                for k in ("k", "n_embd", "attention", "draws")
-                if was.get(k, "full" if k == "attention" else None) != getattr(args, k)
-            ]
+            ran = {k: was.get(k, "full" if k == "attention" else None) for k in ("k", "n_embd", "attention", "draws")}
+            clash = [k for k, v in ran.items() if v != getattr(args, k)]
             if clash:
                 raise SystemExit(
                     f"--resume: {out / 'coverage.json'} was run with "
-                    + ", ".join(f"--{k.replace('_', '-')} {was.get(k, 'full')}" for k in clash)
+                    + ", ".join(f"--{k.replace('_', '-')} {ran[k]}" for k in clash)
                     + "; pass the same options (or another --out) so that its datasets stay comparable"
                 )
             config = {**was, "resumed": [*was.get("resumed", []), dict(vars(args))]}
@@ -259,9 +255,7 @@ def main(argv=None) -> dict:
             raise SystemExit(f"--rescore: {out / 'coverage.json'} has no records (run the benchmark first)")
         config = {**previous["config"], "rescored": dict(vars(args)), "training_seconds": previous.get("seconds")}
         records = _rescore(records, out, args.draws)
-        done = {(r["setting"], r["dataset"]) for r in records}
-        args.settings = []
-    for setting in args.settings:
+    for setting in [] if (args.merge or args.rescore) else args.settings:
         world_name, outcome, n, datasets, epochs, batch = SETTINGS[setting]
         if args.smoke:
             n, epochs = 300, 1
