@@ -7,6 +7,10 @@ ATE of each sample are exact functions of its texts), per seed:
   decoder with LoRA adapters, trained on the sequencified rows (``loss_variables: [keyword, accepted]``:
   the contexts of the ATT/ATE come from the rows); ATT over the treated rows, ATE over all rows;
 * **engine, from scratch**: the same architecture and size, random weights, a word-level vocabulary;
+* **engine AIPW** (each engine): the doubly robust ATT and ATE on the rows
+  (``estimator="aipw"``) from the same model's propensity (the keyword's softmax given the abstract)
+  and outcome read-outs; with ``--ensemble K`` every engine is a crossfit ensemble of K members
+  (K LoRA adapters over one MiniLM, or K small models), each row scored by the member that did not see it;
 * **CausalBERT-style**: frozen mean-pooled MiniLM embeddings of the abstract (+ venue, authors), a
   logistic propensity head and logistic outcome heads, combined by the doubly robust (AIPW) estimators;
 * **covariates only**: exact stratification on venue and authors (the text's confounding left in);
@@ -15,6 +19,8 @@ ATE of each sample are exact functions of its texts), per seed:
 Reports the relative errors |estimate - truth| / |truth| (mean ± sd over seeds).
 
     python -m benchmarks.papers --seeds 5 --card model_cards/papers-minilm-lora
+    python -m benchmarks.papers --seeds 5 --ensemble 5 --out results/papers_cf   # K = 5 members per engine
+    python -m benchmarks.papers --merge results/papers/papers_0.json results/papers_b/papers_3.json
     python -m benchmarks.papers --smoke
 """
 
@@ -35,13 +41,11 @@ from ._common import (
 )
 from .baselines import papers_naive_difference, papers_stratified_effects
 
-METHODS = (
-    "engine (MiniLM + LoRA)",
-    "engine (from scratch)",
-    "CausalBERT-style (MiniLM embeddings, AIPW)",
-    "covariates only",
-    "naive",
-)
+MINILM_ENGINE, SCRATCH_ENGINE = "engine (MiniLM + LoRA)", "engine (from scratch)"
+EMBEDDING_AIPW, COVARIATES, NAIVE = "CausalBERT-style (MiniLM embeddings, AIPW)", "covariates only", "naive"
+ENGINE_AIPW = {MINILM_ENGINE: "engine AIPW (MiniLM + LoRA)", SCRATCH_ENGINE: "engine AIPW (from scratch)"}
+METHODS = (MINILM_ENGINE, ENGINE_AIPW[MINILM_ENGINE], SCRATCH_ENGINE, ENGINE_AIPW[SCRATCH_ENGINE])
+METHODS += (EMBEDDING_AIPW, COVARIATES, NAIVE)
 
 
 def _embed(texts, path: str, batch: int = 64):
@@ -135,10 +139,24 @@ def main(argv=None) -> dict:
         action="store_true",
         help="load engine folders an earlier run left in --out (their recorded training time) instead of training",
     )
+    ap.add_argument(
+        "--ensemble",
+        type=int,
+        default=0,
+        metavar="K",
+        help="train each engine as a crossfit ensemble of K members (0: one model)",
+    )
+    ap.add_argument("--merge", nargs="+", default=None, help="only merge the papers_*.json files of split runs")
     ap.add_argument("--out", default="results/papers")
     ap.add_argument("--smoke", action="store_true")
     add_card_arguments(ap, "model_cards/papers-minilm-lora")
     args = ap.parse_args(argv)
+    if args.merge:
+        import json
+
+        parts = [json.loads(Path(f).read_text()) for f in args.merge]
+        runs = sorted((r for p in parts for r in p["runs"]), key=lambda r: r["seed"])
+        return _report(runs, argparse.Namespace(**{**parts[0]["config"], "merge": args.merge}), Path(args.out))
     if args.card_only:
         return card_from_earlier_run(ap, args, f"papers_{args.first_seed}.json", write_card)
     if args.card and "minilm" in args.skip:
@@ -146,7 +164,6 @@ def main(argv=None) -> dict:
     if args.smoke:
         args.seeds, args.rows, args.epochs = 1, 120, 1
     warnings.filterwarnings("ignore")
-    import numpy as np
 
     from hf_causal.checkpoints import MINILM, resolve_checkpoint
     from hf_causal.worlds.papers import PaperWorld
@@ -163,6 +180,7 @@ def main(argv=None) -> dict:
         "per_device_train_batch_size": 32,
         "lr_scheduler_type": "cosine",
         "logging_steps": 10**6,
+        **({"ensemble": {"k": args.ensemble, "method": "crossfit"}} if args.ensemble else {}),
     }
     engines = {
         "minilm": {"base_model": MINILM, "adapter": "lora", "learning_rate": args.lr_lora},
@@ -178,23 +196,35 @@ def main(argv=None) -> dict:
         for key, extra in engines.items():
             if key in args.skip:
                 continue
-            name = METHODS[0] if key == "minilm" else METHODS[1]
+            name = MINILM_ENGINE if key == "minilm" else SCRATCH_ENGINE
             config = {**common, **extra, "world_seed": seed, "seed": seed, "output_dir": str(out / f"{key}-{seed}")}
             eng, t_fit = _fit_or_reuse(config, args.reuse)
-            att = eng.att("accepted", "keyword", 1, 0, data=df, seed=seed).estimate
-            ate = eng.ate("accepted", "keyword", 1, 0, data=df, seed=seed).estimate
-            est[name] = {"ATT": att, "ATE": ate}
-            info[name] = {
-                "train_seconds": t_fit,
-                "parameters": sum(p.numel() for p in eng.model.parameters()),
-                "trainable": eng.config.metrics.get("trainable_parameters"),
-            }
+            est[name], info[name] = {}, {}
+            est[ENGINE_AIPW[name]], info[ENGINE_AIPW[name]] = {}, {}
+            for k, fn in (("ATT", eng.att), ("ATE", eng.ate)):
+                est[name][k] = fn("accepted", "keyword", 1, 0, data=df, seed=seed).estimate
+                t0 = time.time()
+                dr = fn("accepted", "keyword", 1, 0, data=df, seed=seed, estimator="aipw")
+                est[ENGINE_AIPW[name]][k] = dr.estimate
+                info[ENGINE_AIPW[name]][k] = {
+                    "se": dr.se,
+                    "covers_truth": bool(dr.ci_low <= truth[k] <= dr.ci_high),
+                    "clipped_rows": dr.details.get("clipped_rows"),
+                    "seconds": time.time() - t0,
+                }
+            info[name].update(
+                train_seconds=t_fit,
+                parameters=sum(p.numel() for p in eng.model.parameters()),
+                trainable=eng.config.metrics.get("trainable_parameters"),
+                members=len(eng.members),
+            )
+            info[ENGINE_AIPW[name]]["train_seconds"] = t_fit  # the same model
         t0 = time.time()
-        est[METHODS[2]] = _aipw(df, _embed(df["abstract"].tolist(), minilm), seed=seed)
-        info[METHODS[2]] = {"train_seconds": time.time() - t0}
-        est[METHODS[3]] = papers_stratified_effects(df)
+        est[EMBEDDING_AIPW] = _aipw(df, _embed(df["abstract"].tolist(), minilm), seed=seed)
+        info[EMBEDDING_AIPW] = {"train_seconds": time.time() - t0}
+        est[COVARIATES] = papers_stratified_effects(df)
         d = papers_naive_difference(df)
-        est[METHODS[4]] = {"ATT": d, "ATE": d}
+        est[NAIVE] = {"ATT": d, "ATE": d}
         rel = {m: {k: abs(v[k] - truth[k]) / abs(truth[k]) for k in ("ATT", "ATE")} for m, v in est.items()}
         runs.append({"seed": seed, "truth": truth, "estimates": est, "relative_error": rel, "info": info})
         print(
@@ -202,6 +232,15 @@ def main(argv=None) -> dict:
             + "; ".join(f"{m}: ATT {v['ATT']:.3f} ATE {v['ATE']:.3f}" for m, v in est.items()),
             flush=True,
         )
+    result = _report(runs, args, out)
+    if args.card:
+        write_card(result, out, Path(args.card))
+    return result
+
+
+def _report(runs: list[dict], args, out: Path) -> dict:
+    """Print and write the table of relative errors (mean ± sd over the seeds in ``runs``)."""
+    import numpy as np
 
     present = [m for m in METHODS if all(m in r["relative_error"] for r in runs)]
     summary = {m: {k: _mean_sd([r["relative_error"][m][k] for r in runs]) for k in ("ATT", "ATE")} for m in present}
@@ -221,15 +260,19 @@ def main(argv=None) -> dict:
         ],
     )
     print(
-        f"\nPapers ({args.setting} setting): {args.rows} papers per seed, {len(runs)} seeds, {args.epochs} epochs; "
-        f"true ATT {np.mean([r['truth']['ATT'] for r in runs]):.3f}, ATE {np.mean([r['truth']['ATE'] for r in runs]):.3f} "
+        f"\nPapers ({args.setting} setting): {args.rows} papers per seed, {len(runs)} seeds, {args.epochs} epochs, "
+        + (f"crossfit ensembles of {args.ensemble} members; " if getattr(args, "ensemble", 0) else "one model per engine; ")
+        + f"true ATT {np.mean([r['truth']['ATT'] for r in runs]):.3f}, ATE {np.mean([r['truth']['ATE'] for r in runs]):.3f} "
         f"(mean over seeds)\n\n{table}"
     )
+    for m in present:
+        if m in ENGINE_AIPW.values():
+            cover = {k: np.mean([r["info"][m][k]["covers_truth"] for r in runs]) for k in ("ATT", "ATE")}
+            print(f"{m}: its 95% intervals cover the exact ATT in {cover['ATT']:.2f}, ATE in {cover['ATE']:.2f} of seeds")
+    stem = "papers_merged" if getattr(args, "merge", None) else f"papers_{runs[0]['seed']}"
     result = {"config": vars(args), "runs": runs, "summary": summary, "table": table}
-    write_json(result, out / f"papers_{args.first_seed}.json")
-    plot_errors(result, out / f"papers_{args.first_seed}_relative_error.png")
-    if args.card:
-        write_card(result, out, Path(args.card))
+    write_json(result, out / f"{stem}.json")
+    plot_errors(result, out / f"{stem}_relative_error.png")
     return result
 
 
@@ -260,7 +303,7 @@ def write_card(result: dict, out: Path, card_dir: Path) -> Path:
     cfg = result["config"]
     seed = cfg["first_seed"]
     run = result["runs"][0]
-    mine, s = METHODS[0], result["summary"]
+    mine, s = MINILM_ENGINE, result["summary"]
     if mine not in run["estimates"]:
         raise SystemExit(f"{out}: this run skipped the MiniLM engine, so there is no model to write a card for")
     evaluation = [
@@ -268,7 +311,7 @@ def write_card(result: dict, out: Path, card_dir: Path) -> Path:
             "query": f"{k} of keyword on accepted, {cfg['rows']} papers (seed {seed})",
             "exact": f"{run['truth'][k]:.3f}",
             "engine": f"{run['estimates'][mine][k]:.3f}",
-            "naive": f"{run['estimates'][METHODS[4]][k]:.3f} (covariates only {run['estimates'][METHODS[3]][k]:.3f})",
+            "naive": f"{run['estimates'][NAIVE][k]:.3f} (covariates only {run['estimates'][COVARIATES][k]:.3f})",
         }
         for k in ("ATT", "ATE")
     ] + [
@@ -276,7 +319,7 @@ def write_card(result: dict, out: Path, card_dir: Path) -> Path:
             "query": f"{k} relative error, mean ± sd over {len(result['runs'])} seeds",
             "exact": "0",
             "engine": _pm(s[mine][k]),
-            "naive": _pm(s[METHODS[4]][k]),
+            "naive": _pm(s[NAIVE][k]),
         }
         for k in ("ATT", "ATE")
         if mine in s
