@@ -261,14 +261,20 @@ def _report(runs: list[dict], args, out: Path) -> dict:
     )
     print(
         f"\nPapers ({args.setting} setting): {args.rows} papers per seed, {len(runs)} seeds, {args.epochs} epochs, "
-        + (f"crossfit ensembles of {args.ensemble} members; " if getattr(args, "ensemble", 0) else "one model per engine; ")
+        + (
+            f"crossfit ensembles of {args.ensemble} members; "
+            if getattr(args, "ensemble", 0)
+            else "one model per engine; "
+        )
         + f"true ATT {np.mean([r['truth']['ATT'] for r in runs]):.3f}, ATE {np.mean([r['truth']['ATE'] for r in runs]):.3f} "
         f"(mean over seeds)\n\n{table}"
     )
     for m in present:
         if m in ENGINE_AIPW.values():
             cover = {k: np.mean([r["info"][m][k]["covers_truth"] for r in runs]) for k in ("ATT", "ATE")}
-            print(f"{m}: its 95% intervals cover the exact ATT in {cover['ATT']:.2f}, ATE in {cover['ATE']:.2f} of seeds")
+            print(
+                f"{m}: its 95% intervals cover the exact ATT in {cover['ATT']:.2f}, ATE in {cover['ATE']:.2f} of seeds"
+            )
     stem = "papers_merged" if getattr(args, "merge", None) else f"papers_{runs[0]['seed']}"
     result = {"config": vars(args), "runs": runs, "summary": summary, "table": table}
     write_json(result, out / f"{stem}.json")

@@ -125,6 +125,7 @@ def test_crossfitting_never_scores_a_training_row_with_a_member_that_saw_it(tmp_
     d = dr.details
     assert d["cross_fitted"] and d["se_between_folds"] is not None
     assert dr.se == max(d["se_influence_function"], d["se_between_folds"])
+    assert d["propensity"]["scored"] == "cross-fitted" and 0 < d["propensity"]["min"] <= d["propensity"]["max"] < 1
     from hf_causal.cli import _interval_note
 
     used = "between the cross-fitted folds" if d["se_between_folds"] > d["se_influence_function"] else "influence"
@@ -189,11 +190,45 @@ def test_between_fold_se_sees_member_to_member_differences_the_influence_functio
     assert att is not None and att > 0
 
 
+def test_propensity_fit_flags_an_overconfident_propensity_and_not_a_calibrated_one():
+    """A propensity that is the true one beats the arms' frequencies in log loss and gives no warning; one
+    that is confident and unrelated to the treatment (an overfit conditional scored out of fold) loses to
+    them, warns, and its clipped rows are counted. The doubly robust estimate with it is much noisier."""
+    from hf_causal import CausalWarning
+    from hf_causal.inference.diagnostics import propensity_fit
+
+    rng = np.random.default_rng(1)
+    n = 4000
+    x = rng.integers(0, 2, n)
+    e = np.where(x == 1, 0.7, 0.3)
+    a = (rng.random(n) < e).astype(int)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        good = propensity_fit("t", a, e, 1 - e, clip=0.01, cross_fitted=True)
+    assert not [w for w in caught if issubclass(w.category, CausalWarning)]
+    assert good["log_loss"] < good["log_loss_marginal"] - 0.05 and good["share_clipped"] == 0
+    wild = np.where(rng.random(n) < 0.5, 0.005, 0.995)  # confident, and unrelated to a
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bad = propensity_fit("t", a, wild, 1 - wild, clip=0.01, cross_fitted=True)
+    said = " | ".join(str(w.message) for w in caught if issubclass(w.category, CausalWarning))
+    assert "worse than the arms' frequencies (cross-fitted log loss" in said
+    assert "4000 of 4000 rows have a propensity of 't' outside [0.01, 0.99]" in said
+    assert bad["log_loss"] > bad["log_loss_marginal"] and bad["share_clipped"] == 1.0
+    y = 0.5 * a + x + rng.normal(size=n)
+    mu1, mu0 = 0.5 + x.astype(float), x.astype(float)
+    _, se_good, _ = aipw_from_nuisances("ATE", y, a, mu1, mu0, e, 1 - e)
+    _, se_bad, _ = aipw_from_nuisances("ATE", y, a, mu1, mu0, wild, 1 - wild)
+    assert se_bad > 3 * se_good
+
+
 def test_engine_aipw_on_the_demo_is_close_to_exact(demo_engine, demo_world_):
     rows = demo_world_.sample(20000, seed=0)  # the demo model's own rows: no crossfit for a single model
     exact = demo_world_.ate(Y, T, 1, 0)
     dr = demo_engine.ate(Y, T, 1, 0, data=rows, estimator="aipw")
     assert dr.interval_kind == "influence_function" and dr.details["clipped_rows"] == 0
+    fit = dr.details["propensity"]  # the demo's treatment depends on age and severity: the read-out beats the rates
+    assert fit["scored"] == "not cross-fitted" and fit["log_loss"] < fit["log_loss_marginal"] - 0.02
     assert abs(dr.estimate - exact) < 0.04 and dr.ci_low < exact < dr.ci_high
     naive = demo_world_.naive_expectation(Y, T, 1) - demo_world_.naive_expectation(Y, T, 0)
     assert abs(naive - exact) > 0.1  # the confounded difference in means would miss

@@ -15,7 +15,9 @@ psi_i = [1[a_i = 1](y_i - mu_0) - 1[a_i = 0] e_1/e_0 (y_i - mu_0)] / P(A = 1). T
 when either nuisance is right. With a ``crossfit`` ensemble each training row is scored by the member
 that did not see it (cross-fitting); other rows, and every row of a single model or a bootstrap
 ensemble, use the mean of the members' nuisances. Propensities are clipped to [clip, 1 - clip] and
-the number of clipped rows is reported.
+the number of clipped rows is reported; ``details["propensity"]`` says how well the propensity predicts the
+observed treatments (:func:`~hf_causal.inference.diagnostics.propensity_fit`, which warns when it is
+overconfident or when many rows are clipped).
 
 The influence-function standard error treats the nuisances as fixed functions. Cross-fitted members are
 fits to different folds, and their fit-to-fit differences are estimation error that it does not see (on
@@ -37,6 +39,7 @@ import numpy as np
 
 from ..errors import DataError, QueryError, UnsupportedQueryError
 from ..interventions import PartialSequence
+from .diagnostics import propensity_fit
 from .planner import same_value
 from .results import Z95, Estimate, fmt_values
 
@@ -230,6 +233,7 @@ def aipw(
         return np.where(member >= 0, stacked[np.clip(member, 0, k - 1), np.arange(len(member))], mean)
 
     mu1, mu0, e1, e0 = pick(mus[1]), pick(mus[0]), pick(props[1]), pick(props[0])
+    fit = propensity_fit(treatment, a, e1, e0, clip, cross_fitted=crossfit)
     est, se_if, clipped = aipw_from_nuisances(estimand, y, a, mu1, mu0, e1, e0, clip)
     se_folds = between_fold_se(estimand, y, a, mu1, mu0, e1, e0, member, clip) if crossfit else None
     se = se_if if se_folds is None else max(se_if, se_folds)
@@ -252,7 +256,8 @@ def aipw(
         "se_influence_function": se_if,
         "se_between_folds": se_folds,
         "plug_in": float((mu1 - mu0)[t1 == 1].mean() if estimand == "ATT" else (mu1 - mu0).mean()),
-        "propensity_mean_treated": float(e1.mean()),
+        "propensity_mean": float(e1.mean()),  # of the treated value, over the rows
+        "propensity": fit,
     }
     return Estimate(
         label,
