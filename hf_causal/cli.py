@@ -247,6 +247,8 @@ def cmd_effect(args: argparse.Namespace, parser) -> int:
         query["event"] = args.event
     if args.estimator != "plugin":
         query["estimator"], query["clip"] = args.estimator, args.clip
+    if args.calibrate_propensity:
+        query["calibrate_propensity"] = True
     eng = _engine(args.model_dir, args.batch_size, args.extrapolate)
     est = run_query(eng, query, num_samples=args.num_samples, seed=args.seed)
     if args.json:
@@ -447,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
         "treatment and outcome), with an influence-function interval",
     )
     e.add_argument("--clip", type=float, default=0.01, help="aipw: clip propensities to [clip, 1 - clip]")
+    e.add_argument(
+        "--calibrate-propensity",
+        action="store_true",
+        help="aipw on a crossfit ensemble's own rows: Platt-scale the out-of-fold propensities first (use it when "
+        "the answer warns that the propensity is overconfident)",
+    )
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument("--plot", help="write the estimate with its interval to this file")
 

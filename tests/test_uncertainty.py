@@ -12,6 +12,7 @@ import hf_causal
 from hf_causal import CausalEngine, train
 from hf_causal.inference.doubly_robust import aipw_from_nuisances, between_fold_se, member_of_rows
 from hf_causal.inference.results import Estimate
+from hf_causal.inference.schema import parse_query
 from hf_causal.inference.uncertainty import MonteCarloOnlyWarning, combine, t_quantile
 
 Y, T = "recovery", "treatment"
@@ -88,7 +89,10 @@ def test_lora_ensemble_is_k_named_adapters_over_one_base(tmp_path):
     assert a.probs == b.probs and a.members == 2
 
 
-def test_crossfitting_never_scores_a_training_row_with_a_member_that_saw_it(tmp_path):
+_ATE_QUERY = {"effect": "ate", "outcome": "stay", "treatment": T, "treated": 1, "control": 0}
+
+
+def test_crossfitting_never_scores_a_training_row_with_a_member_that_saw_it(tmp_path, capsys):
     """Rows with a continuous column are unique; every training row gets the member of its fold, which
     was trained on the other folds only, and rows the artefact never saw get every member (-1)."""
     from hf_causal.ensemble import member_rows
@@ -126,6 +130,27 @@ def test_crossfitting_never_scores_a_training_row_with_a_member_that_saw_it(tmp_
     assert d["cross_fitted"] and d["se_between_folds"] is not None
     assert dr.se == max(d["se_influence_function"], d["se_between_folds"])
     assert d["propensity"]["scored"] == "cross-fitted" and 0 < d["propensity"]["min"] <= d["propensity"]["max"] < 1
+    train_rows = rows[seen].reset_index(drop=True)  # calibration needs every row scored out of fold
+    cal = eng.ate("stay", T, 1, 0, data=train_rows, estimator="aipw", calibrate_propensity=True)
+    c = cal.details["propensity"]["calibration"]
+    assert c["method"] == "platt" and c["treated"]["slope"] > 0 and np.isfinite(cal.estimate)
+    from hf_causal import QueryError, UnsupportedQueryError
+
+    with pytest.raises(UnsupportedQueryError, match="out-of-fold propensities for every row"):
+        eng.ate("stay", T, 1, 0, data=rows, estimator="aipw", calibrate_propensity=True)  # 15 unseen rows
+    with pytest.raises(QueryError, match="use estimator='aipw'"):
+        eng.ate("stay", T, 1, 0, data=rows, calibrate_propensity=True)
+    with pytest.raises(QueryError, match="calibrate_propensity must be true or false, got 'yes'"):
+        parse_query({**_ATE_QUERY, "calibrate_propensity": "yes"})
+    from hf_causal.cli import main
+
+    train_rows.to_csv(tmp_path / "rows.csv", index=False)
+    argv = ["effect", str(out), "--outcome", "stay", "--treatment", T, "--treated", "1", "--control", "0"]
+    argv += ["--data", str(tmp_path / "rows.csv"), "--estimator", "aipw", "--calibrate-propensity", "--json"]
+    capsys.readouterr()
+    assert main(argv) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["details"]["propensity"]["calibration"] == c and said["estimate"] == pytest.approx(cal.estimate)
     from hf_causal.cli import _interval_note
 
     used = "between the cross-fitted folds" if d["se_between_folds"] > d["se_influence_function"] else "influence"
@@ -220,6 +245,30 @@ def test_propensity_fit_flags_an_overconfident_propensity_and_not_a_calibrated_o
     _, se_good, _ = aipw_from_nuisances("ATE", y, a, mu1, mu0, e, 1 - e)
     _, se_bad, _ = aipw_from_nuisances("ATE", y, a, mu1, mu0, wild, 1 - wild)
     assert se_bad > 3 * se_good
+
+
+def test_platt_calibration_undoes_an_overconfident_propensity():
+    """An overconfident propensity sigmoid(4x) of a treatment drawn with sigmoid(x): Platt scaling recovers the
+    slope 1/4 and the true propensity, and with a wrong (constant) outcome model only the calibrated
+    propensity gives the exact ATE back; the overconfident one misses it by many standard errors."""
+    from hf_causal.inference.doubly_robust import calibrated
+
+    rng = np.random.default_rng(2)
+    n = 40000
+    x = rng.normal(size=n)
+    e = 1 / (1 + np.exp(-x))
+    a = (rng.random(n) < e).astype(int)
+    y = 1.0 * a + 2 * x + rng.normal(size=n)  # ATE 1
+    wild = 1 / (1 + np.exp(-4 * x))
+    cal, slope, intercept = calibrated(wild, a == 1)
+    assert abs(slope - 0.25) < 0.02 and abs(intercept) < 0.05 and np.abs(cal - e).max() < 0.03
+    const = np.full(n, y.mean())
+    est_bad, se_bad, _ = aipw_from_nuisances("ATE", y, a, const, const, wild, 1 - wild)
+    cal0, _, _ = calibrated(1 - wild, a == 0)
+    est_cal, se_cal, _ = aipw_from_nuisances("ATE", y, a, const, const, cal, cal0)
+    assert abs(est_cal - 1.0) < 3 * se_cal + 0.02
+    assert abs(est_bad - 1.0) > 10 * se_cal  # the overconfident weights leave the confounding in
+    assert np.allclose(cal + cal0, 1, atol=1e-6)  # for a binary treatment the two arms' fits agree
 
 
 def test_engine_aipw_on_the_demo_is_close_to_exact(demo_engine, demo_world_):

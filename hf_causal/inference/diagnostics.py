@@ -132,8 +132,8 @@ def propensity_fit(
             f"the propensity read-out of {treatment!r} predicts the observed treatment worse than the arms' "
             f"frequencies ({scored} log loss {log_loss:.3f} vs {marginal:.3f}): it is overconfident, so the "
             "doubly robust weights are mostly noise and the estimate varies more than it needs to. Train the "
-            "treatment's conditional with more regularisation (fewer epochs, schedule: auto, more dropout) or "
-            "raise clip",
+            "treatment's conditional with more regularisation (fewer epochs, schedule: auto, more dropout), pass "
+            "calibrate_propensity=True (a crossfit ensemble) or raise clip",
             CausalWarning,
             stacklevel=4,
         )

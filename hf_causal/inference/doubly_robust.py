@@ -32,6 +32,7 @@ split in place of repeated splits, which would cost K more fits each.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,7 @@ from .results import Z95, Estimate, fmt_values
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import CausalEngine
 
-__all__ = ["ESTIMATORS", "aipw", "aipw_from_nuisances", "between_fold_se", "member_of_rows"]
+__all__ = ["ESTIMATORS", "aipw", "aipw_from_nuisances", "between_fold_se", "calibrated", "member_of_rows"]
 
 ESTIMATORS = ("plugin", "aipw")
 
@@ -145,6 +146,41 @@ def between_fold_se(
     return float(np.std(thetas, ddof=1) / math.sqrt(len(thetas)))
 
 
+def calibrated(e: np.ndarray, t: np.ndarray, iters: int = 50) -> tuple[np.ndarray, float, float]:
+    """Platt scaling: ``(sigmoid(s * logit(e) + b), s, b)`` with (s, b) the maximum-likelihood logistic fit of
+    the indicators ``t`` on logit(e) (Newton's method). On out-of-fold propensities this undoes an overfit
+    model's overconfidence (s < 1) with two parameters fitted to all rows.
+
+    Example:
+        >>> e = np.array([0.01, 0.99, 0.01, 0.99]); t = np.array([0, 1, 1, 0])
+        >>> calibrated(e, t)[1] < 0.01  # a read-out that says nothing about t: slope 0, the rate
+        True
+    """
+    t = np.asarray(t, dtype=float)
+    e = np.clip(np.asarray(e, dtype=float), 1e-9, 1 - 1e-9)
+    if t.min() == t.max():
+        return e, 1.0, 0.0  # one class only: nothing to fit
+    x = np.stack([np.log(e) - np.log1p(-e), np.ones_like(e)], 1)
+
+    def loglik(w: np.ndarray) -> float:
+        z = x @ w
+        return float(np.sum(t * z - np.logaddexp(0.0, z)))
+
+    rate = t.mean()
+    w = np.array([0.0, math.log(rate / (1 - rate))])  # the constant rate: always a safe start
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        h = x.T @ (x * (p * (1 - p))[:, None]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(h, x.T @ (t - p))
+        old, scale = loglik(w), 1.0
+        while loglik(w + scale * step) < old and scale > 1e-6:  # damped Newton: never lose likelihood
+            scale /= 2
+        w = w + scale * step
+        if np.abs(scale * step).max() < 1e-10:
+            break
+    return 1.0 / (1.0 + np.exp(-(x @ w))), float(w[0]), float(w[1])
+
+
 def aipw(
     engine: CausalEngine,
     estimand: str,
@@ -158,8 +194,12 @@ def aipw(
     clip: float = 0.01,
     draws_per_row: int = 1,
     seed: int = 0,
+    calibrate_propensity: bool = False,
 ) -> Estimate:
-    """The doubly robust ATE, ATT or CATE (``estimand``) on the rows of ``data`` (see the module docstring)."""
+    """The doubly robust ATE, ATT or CATE (``estimand``) on the rows of ``data`` (see the module docstring).
+
+    ``calibrate_propensity``: Platt-scale the cross-fitted propensities of each arm (:func:`calibrated`) before
+    they weight the residuals; only for a crossfit ensemble on its own training rows."""
     from ..data import load_table, source_name
     from .estimators import _mu
 
@@ -233,7 +273,27 @@ def aipw(
         return np.where(member >= 0, stacked[np.clip(member, 0, k - 1), np.arange(len(member))], mean)
 
     mu1, mu0, e1, e0 = pick(mus[1]), pick(mus[0]), pick(props[1]), pick(props[0])
+    calibration = None
+    if calibrate_propensity:
+        if not crossfit or (member < 0).any():
+            raise UnsupportedQueryError(
+                "calibrate_propensity needs out-of-fold propensities for every row: a crossfit ensemble scoring the "
+                "rows it was trained on. A model's propensities on rows it saw look better than they are, and "
+                "calibrating them would make them more confident, not less"
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            before = propensity_fit(treatment, a, e1, e0, clip, cross_fitted=True)
+        (e1, s1, b1), (e0, s0, b0) = calibrated(e1, a == 1), calibrated(e0, a == 0)
+        calibration = {
+            "method": "platt",
+            "treated": {"slope": s1, "intercept": b1},
+            "control": {"slope": s0, "intercept": b0},
+            "log_loss_before": before["log_loss"],
+        }
     fit = propensity_fit(treatment, a, e1, e0, clip, cross_fitted=crossfit)
+    if calibration:
+        fit["calibration"] = calibration
     est, se_if, clipped = aipw_from_nuisances(estimand, y, a, mu1, mu0, e1, e0, clip)
     se_folds = between_fold_se(estimand, y, a, mu1, mu0, e1, e0, member, clip) if crossfit else None
     se = se_if if se_folds is None else max(se_if, se_folds)

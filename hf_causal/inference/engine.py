@@ -255,18 +255,33 @@ class CausalEngine:
         data: Any = None,
         estimator: str = "plugin",
         clip: float = 0.01,
+        calibrate_propensity: bool = False,
     ) -> Estimate:
         """ATE = E[Y | do(T=treated)] - E[Y | do(T=control)] (treated minus control), common random numbers.
 
         With ``given`` this is the CATE. With ``data``, contexts come from the dataset's rows.
         ``estimator="aipw"``: the doubly robust estimate on the rows of ``data`` (their observed treatment and
-        outcome), with an influence-function interval (:mod:`.doubly_robust`); ``clip``: its propensity clip.
+        outcome), with an influence-function interval (:mod:`.doubly_robust`); ``clip``: its propensity clip;
+        ``calibrate_propensity``: Platt-scale a crossfit ensemble's out-of-fold propensities first.
         """
         name = "ATE" if not given else "CATE"
-        if _check_estimator(estimator) == "aipw":
+        if _check_estimator(estimator, calibrate_propensity) == "aipw":
             from .doubly_robust import aipw
 
-            return aipw(self, name, outcome, treatment, treated, control, data, given, event, clip, seed=seed)
+            return aipw(
+                self,
+                name,
+                outcome,
+                treatment,
+                treated,
+                control,
+                data,
+                given,
+                event,
+                clip,
+                seed=seed,
+                calibrate_propensity=calibrate_propensity,
+            )
         return self._over_members(
             estimators.contrast, name, outcome, treatment, treated, control, given, num_samples, seed, event, data
         )
@@ -284,16 +299,30 @@ class CausalEngine:
         data: Any = None,
         estimator: str = "plugin",
         clip: float = 0.01,
+        calibrate_propensity: bool = False,
     ) -> Estimate:
         """CATE(given) = E[Y | do(treated), given] - E[Y | do(control), given]; given must be pre-treatment.
 
         ``estimator="aipw"`` with ``data``: the mean of the doubly robust scores of the rows in the subgroup."""
         if not given:
             raise UnsupportedQueryError("cate() needs given covariates; use ate() for the average effect")
-        if _check_estimator(estimator) == "aipw":
+        if _check_estimator(estimator, calibrate_propensity) == "aipw":
             from .doubly_robust import aipw
 
-            return aipw(self, "CATE", outcome, treatment, treated, control, data, given, event, clip, seed=seed)
+            return aipw(
+                self,
+                "CATE",
+                outcome,
+                treatment,
+                treated,
+                control,
+                data,
+                given,
+                event,
+                clip,
+                seed=seed,
+                calibrate_propensity=calibrate_propensity,
+            )
         if data is not None:
             return self._over_members(
                 estimators.contrast, "CATE", outcome, treatment, treated, control, given, num_samples, seed, event, data
@@ -314,6 +343,7 @@ class CausalEngine:
         event: Any = None,
         estimator: str = "plugin",
         clip: float = 0.01,
+        calibrate_propensity: bool = False,
     ) -> Estimate:
         """ATT = E[Y(treated) - Y(control) | T = treated].
 
@@ -323,10 +353,23 @@ class CausalEngine:
         importance weights; the effective sample size is reported). ``estimator="aipw"``: the doubly
         robust ATT on the rows of ``data``.
         """
-        if _check_estimator(estimator) == "aipw":
+        if _check_estimator(estimator, calibrate_propensity) == "aipw":
             from .doubly_robust import aipw
 
-            return aipw(self, "ATT", outcome, treatment, treated, control, data, None, event, clip, seed=seed)
+            return aipw(
+                self,
+                "ATT",
+                outcome,
+                treatment,
+                treated,
+                control,
+                data,
+                None,
+                event,
+                clip,
+                seed=seed,
+                calibrate_propensity=calibrate_propensity,
+            )
         return self._over_members(estimators.att, outcome, treatment, treated, control, data, num_samples, seed, event)
 
     def individual_effects(
@@ -404,11 +447,15 @@ class CausalEngine:
         return causal_probabilities(self, rows, treatment, outcome, treated, control, event, num_samples, seed)
 
 
-def _check_estimator(estimator: str) -> str:
+def _check_estimator(estimator: str, calibrate_propensity: bool = False) -> str:
     from .doubly_robust import ESTIMATORS
 
     if estimator not in ESTIMATORS:
         raise QueryError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if calibrate_propensity and estimator != "aipw":
+        raise QueryError(
+            "calibrate_propensity calibrates the doubly robust estimator's propensity: use estimator='aipw'"
+        )
     return estimator
 
 

@@ -17,7 +17,8 @@ same thing everywhere.
 Optional keys: ``given``, ``event`` (an outcome value whose probability is the effect's outcome),
 ``data`` (a file or table whose rows give the pre-treatment contexts), and for effects ``estimator``
 (``plugin``, the default, or ``aipw``: doubly robust on the rows of ``data``) with ``clip`` (its
-propensity clip, default 0.01). A partial intervention on a
+propensity clip, default 0.01) and ``calibrate_propensity`` (true: Platt-scale a crossfit ensemble's
+out-of-fold propensities). A partial intervention on a
 sequence variable is written ``{"partial": {"forced": {"0": "U"}, "length": 4}}`` in ``do`` or as
 ``treated``/``control``.
 
@@ -37,12 +38,13 @@ from ..interventions import PartialSequence
 __all__ = ["EFFECTS", "parse_query", "run_query", "answer"]
 
 EFFECTS = ("ate", "att", "cate", "expectation", "counterfactual")
+_DR = ("estimator", "clip", "calibrate_propensity")  # the optional keys of the doubly robust estimator
 _KEYS = {
     "distribution": ({"target"}, {"do", "given", "data"}),
     "expectation": ({"effect", "target"}, {"do", "given", "data", "event"}),
-    "ate": ({"effect", "outcome", "treatment", "treated", "control"}, {"given", "data", "event", "estimator", "clip"}),
-    "cate": ({"effect", "outcome", "treatment", "treated", "control", "given"}, {"event", "data", "estimator", "clip"}),
-    "att": ({"effect", "outcome", "treatment", "treated", "control"}, {"data", "event", "estimator", "clip"}),
+    "ate": ({"effect", "outcome", "treatment", "treated", "control"}, {"given", "data", "event", *_DR}),
+    "cate": ({"effect", "outcome", "treatment", "treated", "control", "given"}, {"event", "data", *_DR}),
+    "att": ({"effect", "outcome", "treatment", "treated", "control"}, {"data", "event", *_DR}),
     "counterfactual": ({"effect", "target", "do", "data"}, set()),
 }
 
@@ -84,6 +86,8 @@ def parse_query(query: Any) -> dict[str, Any]:
     clip = query.get("clip", 0.01)
     if isinstance(clip, bool) or not isinstance(clip, (int, float)):
         raise QueryError(f"clip must be a number in [0, 0.5), got {clip!r}")
+    if not isinstance(query.get("calibrate_propensity", False), bool):
+        raise QueryError(f"calibrate_propensity must be true or false, got {query['calibrate_propensity']!r}")
     q = dict(query)
     q["kind"] = kind
     for key in ("do", "given"):
@@ -119,7 +123,11 @@ def run_query(engine, query: Mapping[str, Any], num_samples: int = 2000, seed: i
         )
     args = (q["outcome"], q["treatment"], q["treated"], q["control"])
     kw.update(
-        estimator=q.get("estimator", "plugin"), clip=q.get("clip", 0.01), event=q.get("event"), data=q.get("data")
+        estimator=q.get("estimator", "plugin"),
+        clip=q.get("clip", 0.01),
+        calibrate_propensity=q.get("calibrate_propensity", False),
+        event=q.get("event"),
+        data=q.get("data"),
     )
     if kind == "ate":
         return engine.ate(*args, given=q.get("given"), **kw)
