@@ -17,7 +17,9 @@ that did not see it (cross-fitting); other rows, and every row of a single model
 ensemble, use the mean of the members' nuisances. Propensities are clipped to [clip, 1 - clip] and
 the number of clipped rows is reported; ``details["propensity"]`` says how well the propensity predicts the
 observed treatments (:func:`~hf_causal.inference.diagnostics.propensity_fit`, which warns when it is
-overconfident or when many rows are clipped).
+overconfident or when many rows are clipped). ``calibrate_propensity=True`` Platt-scales a crossfit
+ensemble's out-of-fold propensities first (:func:`calibrated`): an overfit treatment conditional is
+overconfident out of fold, and two parameters per arm fitted to all rows undo most of it.
 
 The influence-function standard error treats the nuisances as fixed functions. Cross-fitted members are
 fits to different folds, and their fit-to-fit differences are estimation error that it does not see (on
