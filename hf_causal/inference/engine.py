@@ -266,22 +266,8 @@ class CausalEngine:
         """
         name = "ATE" if not given else "CATE"
         if _check_estimator(estimator, calibrate_propensity) == "aipw":
-            from .doubly_robust import aipw
-
-            return aipw(
-                self,
-                name,
-                outcome,
-                treatment,
-                treated,
-                control,
-                data,
-                given,
-                event,
-                clip,
-                seed=seed,
-                calibrate_propensity=calibrate_propensity,
-            )
+            args = (outcome, treatment, treated, control, data)
+            return self._doubly_robust(name, args, given, event, clip, seed, calibrate_propensity)
         return self._over_members(
             estimators.contrast, name, outcome, treatment, treated, control, given, num_samples, seed, event, data
         )
@@ -307,22 +293,8 @@ class CausalEngine:
         if not given:
             raise UnsupportedQueryError("cate() needs given covariates; use ate() for the average effect")
         if _check_estimator(estimator, calibrate_propensity) == "aipw":
-            from .doubly_robust import aipw
-
-            return aipw(
-                self,
-                "CATE",
-                outcome,
-                treatment,
-                treated,
-                control,
-                data,
-                given,
-                event,
-                clip,
-                seed=seed,
-                calibrate_propensity=calibrate_propensity,
-            )
+            args = (outcome, treatment, treated, control, data)
+            return self._doubly_robust("CATE", args, given, event, clip, seed, calibrate_propensity)
         if data is not None:
             return self._over_members(
                 estimators.contrast, "CATE", outcome, treatment, treated, control, given, num_samples, seed, event, data
@@ -354,22 +326,8 @@ class CausalEngine:
         robust ATT on the rows of ``data``.
         """
         if _check_estimator(estimator, calibrate_propensity) == "aipw":
-            from .doubly_robust import aipw
-
-            return aipw(
-                self,
-                "ATT",
-                outcome,
-                treatment,
-                treated,
-                control,
-                data,
-                None,
-                event,
-                clip,
-                seed=seed,
-                calibrate_propensity=calibrate_propensity,
-            )
+            args = (outcome, treatment, treated, control, data)
+            return self._doubly_robust("ATT", args, None, event, clip, seed, calibrate_propensity)
         return self._over_members(estimators.att, outcome, treatment, treated, control, data, num_samples, seed, event)
 
     def individual_effects(
@@ -411,6 +369,11 @@ class CausalEngine:
             combine_answers=False,
         )
         return np.mean(per, axis=0)  # an ensemble: the mean of its members' effects
+
+    def _doubly_robust(self, estimand, args, given, event, clip, seed, calibrate_propensity) -> Estimate:
+        from .doubly_robust import aipw
+
+        return aipw(self, estimand, *args, given, event, clip, seed=seed, calibrate_propensity=calibrate_propensity)
 
     # --- the third rung ---------------------------------------------------------------------
     def counterfactual(
