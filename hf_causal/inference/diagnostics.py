@@ -100,8 +100,9 @@ def propensity_fit(
 
     The log loss of the observed arm, -mean log e_{a_i}(x_i) over the rows in either arm, is compared with
     that of the arms' frequencies. A propensity that loses to the frequencies is overconfident (scored out of
-    fold by a crossfit ensemble, an overfit treatment conditional shows exactly so); its inverse weights are then mostly noise and
-    the doubly robust estimate varies much more than it needs to (its interval counts that variance).
+    fold by a crossfit ensemble, an overfit treatment conditional shows exactly so); its inverse weights are
+    then mostly noise and the doubly robust estimate varies much more than it needs to (its interval counts
+    that variance).
 
     Example:
         >>> a = np.array([1, 0, 1, 0]); e = np.array([0.9, 0.2, 0.7, 0.4])
