@@ -1,4 +1,7 @@
-"""Golden answers: for fixed weights and seeds, every estimand gives the same numbers to the last bit.
+"""Golden answers: for fixed weights and seeds, every estimand gives the same numbers, and every draw the
+same values. Floats are compared to a relative 1e-5 or an absolute 1e-6 (float32 rounding): the last
+bits of a float32 forward pass differ between CPU types (the recorded answers read up to about 3e-7 apart
+on an AMD EPYC), while a change to any draw moves a Monte Carlo answer by far more than that.
 
 Written before the engine was split into ``hf_causal/inference/`` (issue #13) and kept: a refactor
 must not change a single draw. The models are randomly initialised from a fixed seed (no training,
@@ -196,7 +199,7 @@ def answers():
     return _answers()
 
 
-def test_golden_answers_are_bit_identical(answers):
+def test_golden_answers_are_unchanged(answers):
     if REGEN:
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(json.dumps(answers, indent=1, sort_keys=True) + "\n")
@@ -208,9 +211,9 @@ def test_golden_answers_are_bit_identical(answers):
 
 
 def _same(a, b) -> bool:
-    """Exact equality, with NaN equal to NaN."""
+    """Equality (floats to a relative 1e-5 or an absolute 1e-6, NaN equal to NaN; everything else exactly)."""
     if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
+        return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6) or (math.isnan(a) and math.isnan(b))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
