@@ -144,12 +144,12 @@ def main(argv=None) -> dict:
         df, tau = load_ihdp(rep)
         mdir = out / f"model_rep{rep}"
         if args.reuse and (mdir / "causal_config.json").exists():
-            t_train = float(CausalEngine.from_pretrained(mdir).config.metrics.get("train_seconds", float("nan")))
+            t_train = None  # read from the loaded model's metrics below (one load)
         else:
             mdir, t_train = train_on_rows(
                 df,
                 ihdp_graph(df, args.bins, args.covariate_bins),
-                out / f"model_rep{rep}",
+                mdir,
                 num_train_epochs=args.epochs,
                 learning_rate=args.learning_rate,
                 n_embd=args.n_embd,
@@ -163,6 +163,8 @@ def main(argv=None) -> dict:
             )
         t0 = time.time()
         eng = CausalEngine.from_pretrained(mdir)
+        if t_train is None:
+            t_train = float(eng.config.metrics.get("train_seconds", float("nan")))
         ite = {"engine": (eng.individual_effects("y", "treat", 1, 0, data=df), t_train + time.time() - t0)}
         aipw = None
         if not args.loss_variables or "treat" in args.loss_variables:  # the propensity was trained
