@@ -33,6 +33,35 @@ def train_on_rows(rows, graph, out_dir: str | Path, **overrides: Any) -> tuple[P
     return out_dir, time.time() - t0
 
 
+def _options_file(model_dir: str | Path) -> Path:
+    model_dir = Path(model_dir)
+    return model_dir.parent / f"{model_dir.name}.options.json"
+
+
+def record_options(model_dir: str | Path, options: Mapping[str, Any]) -> Path:
+    """Record beside a freshly trained model folder the benchmark options that shaped it, for ``--reuse``."""
+    return write_json(dict(options), _options_file(model_dir))
+
+
+def reusable(model_dir: str | Path, options: Mapping[str, Any]) -> bool:
+    """``--reuse``: True when ``model_dir`` holds a model trained with ``options`` (as recorded by
+    :func:`record_options`), False when it holds none (train it). A model trained with other options, or
+    one without a record, stops the run with what differs: scoring it would mislabel the table."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "causal_config.json").exists():
+        return False
+    f = _options_file(model_dir)
+    if not f.exists():
+        raise SystemExit(f"--reuse: {model_dir} has no record of its options ({f.name}); remove it to retrain")
+    want = json.loads(json.dumps(dict(options), default=float))  # the record's JSON form (tuples as lists)
+    had = json.loads(f.read_text())
+    diff = {k: (had.get(k), want.get(k)) for k in sorted(set(had) | set(want)) if had.get(k) != want.get(k)}
+    if diff:
+        said = "; ".join(f"{k}: trained with {a!r}, asked for {b!r}" for k, (a, b) in diff.items())
+        raise SystemExit(f"--reuse: {model_dir} was trained with other options ({said}); drop --reuse or the options")
+    return True
+
+
 def median_seconds(fn, repeats: int = 3, warmup: int = 1) -> tuple[float, Any]:
     """Median wall time of ``repeats`` calls of ``fn()`` after ``warmup`` untimed calls, and the last result.
 

@@ -28,7 +28,20 @@ import time
 import warnings
 from pathlib import Path
 
-from ._common import markdown_table, plot_bars, train_on_rows, write_json
+from ._common import markdown_table, plot_bars, record_options, reusable, train_on_rows, write_json
+
+# the options that shape a replication's model: --reuse loads a saved one only if they match
+_MODEL_OPTIONS = (
+    "epochs",
+    "learning_rate",
+    "n_embd",
+    "n_layer",
+    "dropout",
+    "bins",
+    "covariate_bins",
+    "loss_variables",
+    "ensemble",
+)
 
 CONTINUOUS_MIN_UNIQUE = 16
 
@@ -143,7 +156,8 @@ def main(argv=None) -> dict:
     for rep in range(args.first_rep, args.first_rep + args.reps):
         df, tau = load_ihdp(rep)
         mdir = out / f"model_rep{rep}"
-        if args.reuse and (mdir / "causal_config.json").exists():
+        options = {"rep": rep, **{k: getattr(args, k) for k in _MODEL_OPTIONS}}
+        if args.reuse and reusable(mdir, options):
             t_train = None  # read from the loaded model's metrics below (one load)
         else:
             mdir, t_train = train_on_rows(
@@ -161,6 +175,7 @@ def main(argv=None) -> dict:
                 **({"loss_variables": args.loss_variables} if args.loss_variables else {}),
                 **({"ensemble": {"k": args.ensemble, "method": "crossfit"}} if args.ensemble else {}),
             )
+            record_options(mdir, options)
         t0 = time.time()
         eng = CausalEngine.from_pretrained(mdir)
         if t_train is None:

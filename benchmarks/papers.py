@@ -37,6 +37,8 @@ from ._common import (
     markdown_table,
     plot_bars,
     publish_card,
+    record_options,
+    reusable,
     write_json,
 )
 from .baselines import papers_naive_difference, papers_stratified_effects
@@ -104,12 +106,14 @@ def _fit_or_reuse(config: dict, reuse: bool):
     from hf_causal import CausalEngine, train
 
     mdir = Path(config["output_dir"])
-    if reuse and (mdir / "causal_config.json").exists():
+    options = {k: v for k, v in config.items() if k != "output_dir"}  # the recipe, wherever --out puts it
+    if reuse and reusable(mdir, options):
         eng = CausalEngine.from_pretrained(mdir)
         return eng, float(eng.config.metrics.get("train_seconds", float("nan")))
     t0 = time.time()
     train(config)
     t_fit = time.time() - t0
+    record_options(mdir, options)
     return CausalEngine.from_pretrained(mdir), t_fit
 
 

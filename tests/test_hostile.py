@@ -49,15 +49,36 @@ LOADERS = {
     "transformers.pipeline": "import hf_causal\nfrom transformers import pipeline\npipeline('causal-inference', model={d!r})",
     "cli": "import sys; from hf_causal.cli import main; sys.exit(main(['query', {d!r}, '--target', 'recovery']))",
 }
+# one interpreter runs every loader in turn (imports once), each between markers, reporting how it ended
+_RUNNER = """
+import sys, traceback
+for name, code in {loaders!r}.items():
+    print("@@begin", name, flush=True)
+    rc = 0
+    try:
+        exec(code, {{"__name__": "__loader__"}})
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        traceback.print_exc(file=sys.stdout)
+        rc = 1
+    print("@@end", name, rc, flush=True)
+"""
 
 
-def _run(code: str, tty: bool) -> tuple[int, str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+def _run(code: str, tty: bool) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}  # stdout and stderr in order
     if not tty:
         p = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL
+            [sys.executable, "-c", code],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=300,
+            env=env,
+            stdin=subprocess.DEVNULL,
         )
-        return p.returncode, p.stdout + p.stderr
+        return p.stdout
     import pty
 
     pid, fd = pty.fork()
@@ -74,21 +95,24 @@ def _run(code: str, tty: bool) -> tuple[int, str]:
         out += chunk
         if b"[y/N]" in out:  # a prompt: answer yes, as a careless user would
             os.write(fd, b"y\n")
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+    os.waitpid(pid, 0)
+    return out.decode(errors="replace").replace("\r\n", "\n")
 
 
 @pytest.mark.parametrize("where", ["config.json", "tokenizer_config.json"])
 @pytest.mark.parametrize("tty", [False, True], ids=["no-terminal", "pty"])
 def test_folder_code_never_runs(tiny_model_dir, tmp_path, where, tty):
     d = _hostile_copy(tiny_model_dir, tmp_path / "hostile", where)
-    for name, code in LOADERS.items():
-        rc, out = _run(code.format(d=str(d)), tty)
-        assert not (d / "EXECUTED").exists(), f"{name}: the folder's code ran"
-        assert rc != 0 and "[y/N]" not in out, f"{name}: {out[-500:]}"
-        assert "asks to run Python code from the folder" in out, f"{name}: {out[-800:]}"
+    out = _run(_RUNNER.format(loaders={k: v.format(d=str(d)) for k, v in LOADERS.items()}), tty)
+    assert not (d / "EXECUTED").exists(), f"the folder's code ran: {out[-800:]}"
+    for name in LOADERS:
+        section = out.split(f"@@begin {name}\n", 1)[1].split(f"@@end {name} ", 1)
+        assert len(section) == 2, f"{name}: did not finish: {out[-800:]}"
+        said, rc = section[0], int(section[1].split()[0])
+        assert rc != 0 and "[y/N]" not in said, f"{name}: {said[-500:]}"
+        assert "asks to run Python code from the folder" in said, f"{name}: {said[-800:]}"
         if name == "cli":
-            assert rc == 2 and "Traceback" not in out
+            assert rc == 2 and "Traceback" not in said
 
 
 def test_pickled_weights_are_refused_and_never_unpickled(tiny_model_dir, tmp_path, monkeypatch):
