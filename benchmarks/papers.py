@@ -139,6 +139,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--lr-scratch", type=float, default=5e-4)
     ap.add_argument("--skip", nargs="*", default=[], choices=["minilm", "scratch"], help="engines to leave out")
     ap.add_argument(
+        "--attention",
+        choices=["full", "parents", "local", "two_stream"],
+        default=None,
+        help="the engines' attention (default: the package's default for new recipes, local)",
+    )
+    ap.add_argument(
         "--reuse",
         action="store_true",
         help="load engine folders an earlier run left in --out (their recorded training time) instead of training",
@@ -185,6 +191,7 @@ def main(argv=None) -> dict:
         "lr_scheduler_type": "cosine",
         "logging_steps": 10**6,
         **({"ensemble": {"k": args.ensemble, "method": "crossfit"}} if args.ensemble else {}),
+        **({"attention": args.attention} if args.attention else {}),
     }
     engines = {
         "minilm": {"base_model": MINILM, "adapter": "lora", "learning_rate": args.lr_lora},
