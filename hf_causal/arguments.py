@@ -11,7 +11,7 @@ from typing import Any
 
 from transformers import TrainingArguments
 
-from .attention import ATTENTION_MODES
+from .attention import ATTENTION_MODES, AUTO_ATTENTION
 from .checkpoints import portable_checkpoint, resolve_checkpoint
 from .ensemble import EnsembleSpec
 from .errors import RecipeError
@@ -133,13 +133,15 @@ class ModelArguments:
         default=None, metadata={"help": "default: c_attn,c_proj (gpt2) / query,value (bert)"}
     )
     attention: str = field(
-        default="local",
+        default=AUTO_ATTENTION,
         metadata={
-            "help": "local (default: each variable's tokens read its own segment and its parents' tokens only, so "
-            "an intervention needs the support of each parent configuration only and a deterministic relation "
-            "it breaks does not leak; see hf_causal.mechanisms); two_stream (the parents' within-segment content "
-            "streams too); full (causal attention over every earlier token); parents (a mask to the own and the "
-            "parents' segments: a variable still reads all its ancestors through them)"
+            "help": "auto (default: two_stream when a text variable is a parent of another, else local); local "
+            "(each variable's tokens read its own segment and its parents' token embeddings only, so an "
+            "intervention needs the support of each parent configuration only and a deterministic relation it "
+            "breaks does not leak; see hf_causal.mechanisms); two_stream (the parents' within-segment content "
+            "streams instead: a text parent read in context); full (causal attention over every earlier token); "
+            "parents (a mask to the own and the parents' segments: a variable still reads all its ancestors "
+            "through them)"
         },
     )
 
@@ -154,8 +156,8 @@ class ModelArguments:
             self.adapter = "lora" if self.base_model else "none"
         if self.adapter not in ("lora", "none"):
             raise RecipeError(f"adapter must be 'lora' or 'none', got {self.adapter!r}")
-        if self.attention not in ATTENTION_MODES:
-            raise RecipeError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
+        if self.attention not in (AUTO_ATTENTION, *ATTENTION_MODES):
+            raise RecipeError(f"attention must be one of {(AUTO_ATTENTION, *ATTENTION_MODES)}, got {self.attention!r}")
         if self.adapter == "lora" and not self.base_model:
             raise RecipeError("adapter='lora' needs base_model (LoRA on random weights learns little)")
 

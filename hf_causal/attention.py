@@ -17,12 +17,44 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["ATTENTION_MODES", "segment_attention_matrix", "segment_keys", "segment_mask_4d"]
+__all__ = [
+    "ATTENTION_MODES",
+    "AUTO_ATTENTION",
+    "resolve_attention",
+    "segment_attention_matrix",
+    "segment_keys",
+    "segment_mask_4d",
+]
 
 ATTENTION_MODES = ("full", "parents", "local", "two_stream")
 """``full``: causal attention over everything earlier. ``parents``: a 4-D mask to the own and the
 parents' segments (a variable still reads all its ancestors, through its parents' hidden states).
 ``local`` and ``two_stream``: predictions read only the parents (:mod:`hf_causal.mechanisms`)."""
+
+AUTO_ATTENTION = "auto"
+"""A recipe's default: resolved per graph by :func:`resolve_attention` when training starts."""
+
+
+def resolve_attention(mode: str, graph) -> str:
+    """The attention ``mode`` means for ``graph``: ``auto`` is ``two_stream`` when a text variable is a
+    parent of another variable, else ``local``; any other mode is itself.
+
+    Both read only the parents. ``local`` reads a parent through its token embeddings, which is all a
+    categorical or numeric value is; a text parent's meaning lies in its words in context, which
+    ``two_stream`` reads through the text's own within-segment encoder (measured on the paper world:
+    README, "Mechanism attention").
+
+    Example:
+        >>> from hf_causal.graph import CausalGraph
+        >>> g = CausalGraph.from_dict({"variables": {"abstract": {"type": "text", "max_length": 8},
+        ...     "accepted": {"type": "categorical", "values": [0, 1]}}, "edges": [["abstract", "accepted"]]})
+        >>> resolve_attention("auto", g), resolve_attention("full", g)
+        ('two_stream', 'full')
+    """
+    if mode != AUTO_ATTENTION:
+        return mode
+    text_parent = any(graph[p].type == "text" for v in graph.order for p in graph.parents(v))
+    return "two_stream" if text_parent else "local"
 
 
 def segment_attention_matrix(graph) -> torch.Tensor:

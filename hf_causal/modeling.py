@@ -53,10 +53,10 @@ def architecture_of(model) -> str:
     return "bert" if getattr(cfg, "model_type", "gpt2") == "bert" else "gpt2"
 
 
-def _scratch(args, tok, max_length: int):
+def _scratch(args, tok, max_length: int, attention: str):
     from transformers import BertConfig, BertLMHeadModel, GPT2Config, GPT2LMHeadModel
 
-    if _uses_mechanisms(args.attention):
+    if _uses_mechanisms(attention):
         from .mechanisms import BertWithMechanisms, GPT2WithMechanisms
 
         BertLMHeadModel, GPT2LMHeadModel = BertWithMechanisms, GPT2WithMechanisms  # noqa: N806
@@ -116,11 +116,14 @@ def attach_mechanism(model, attention: str, graph):
 def build_model(args, tok, max_length: int = 256, seed: int = 0):
     """The model to train (``args``: :class:`~hf_causal.arguments.ModelArguments`, not modified);
     a ``peft`` model when ``args.adapter == "lora"``. :func:`architecture_of` tells what was built."""
+    from .attention import resolve_attention
+
     torch.manual_seed(seed)
+    attention = resolve_attention(args.attention, tok.graph)  # auto: by the parents' kinds
     if not args.base_model:
-        return attach_mechanism(_scratch(args, tok, max_length), args.attention, tok.graph)
-    model, arch = load_base(args.base_model, mechanisms=_uses_mechanisms(args.attention))
-    attach_mechanism(model, args.attention, tok.graph)
+        return attach_mechanism(_scratch(args, tok, max_length, attention), attention, tok.graph)
+    model, arch = load_base(args.base_model, mechanisms=_uses_mechanisms(attention))
+    attach_mechanism(model, attention, tok.graph)
     n_old = model.get_input_embeddings().weight.shape[0]
     model.resize_token_embeddings(len(tok), mean_resizing=False)
     model.config.pad_token_id, model.config.eos_token_id = tok.pad_id, tok.eos_id

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .artefact import save as save_artefact
-from .attention import segment_attention_matrix, segment_mask_4d
+from .attention import resolve_attention, segment_attention_matrix, segment_mask_4d
 from .checkpoints import resolve_checkpoint
 from .config import CausalConfig
 from .data import load_table, source_name
@@ -324,6 +324,7 @@ def train(
     graph, tok, seq, train_ds, eval_ds, rows = prepare(
         data_args, model_args, seed=args.seed, main_process_first=lambda: args.main_process_first(desc="sequencify")
     )
+    model_args.attention = resolve_attention(model_args.attention, graph)  # auto: by the parents' kinds
     spec = EnsembleSpec.parse(data_args.ensemble)
     if args.world_size > 1:
         args.ddp_find_unused_parameters = False  # every parameter is used (peft#951)

@@ -60,6 +60,7 @@ def test_gpt2_checkpoint_with_lora(tmp_path, rows):
     out = _train(tmp_path, base, rows)
     cfg = json.loads((out / "causal_config.json").read_text())
     assert cfg["adapter"] == "lora" and cfg["tokenizer_mode"] == "pretrained" and cfg["base_model"] == str(base)
+    assert cfg["attention"] == "two_stream"  # the default (auto) for a graph where a text is a parent
     assert (out / "adapter_config.json").exists() and (out / "adapter_model.safetensors").exists()
     assert (out / "adapter_model.safetensors").stat().st_size < 200_000  # no full embedding copies
     assert cfg["metrics"]["trainable_parameters"] < cfg["metrics"]["parameters"] / 4
@@ -115,6 +116,21 @@ def test_bert_checkpoint_as_decoder_with_lora(tmp_path, rows):
     fresh = CausalEngine.from_pretrained(out)
     with torch.no_grad():
         torch.testing.assert_close(fresh.model(input_ids=x).logits, eng.model(input_ids=x).logits)
+
+
+def test_default_attention_reads_a_text_parent_through_its_own_encoder():
+    """auto: two_stream where a variable reads a text (its words in context), local where no variable
+    does; an explicit mode is kept; build_model resolves it as train() does."""
+    from hf_causal import CausalGraph, CausalTokenizer, ModelArguments, build_model
+    from hf_causal.attention import resolve_attention
+
+    g = CausalGraph.from_dict(GRAPH)
+    assert resolve_attention("auto", g) == "two_stream" and resolve_attention("full", g) == "full"
+    leaf = CausalGraph.from_dict({**GRAPH, "edges": [["Z", "A"], ["Z", "title"], ["A", "Y"]]})  # nothing reads it
+    assert resolve_attention("auto", leaf) == "local"
+    tok = CausalTokenizer.build(g, text_corpus={"title": [" lowest newer", " wider"]})
+    model = build_model(ModelArguments(n_embd=16, n_layer=1, n_head=2), tok)
+    assert ModelArguments().attention == "auto" and model.mechanism.mode == "two_stream"
 
 
 def test_lora_without_base_is_refused():
