@@ -62,6 +62,13 @@ class CausalConfig:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
+        from .attention import ATTENTION_MODES
+
+        if self.attention not in ATTENTION_MODES:  # a saved model records the mode it was trained with
+            raise ArtefactError(
+                f"causal_config.json: attention {self.attention!r} is not one of {ATTENTION_MODES} (a model "
+                "records the resolved mode; 'auto' is a recipe's choice); the file is corrupt or hand-edited"
+            )
         if not self.hf_causal_version:
             from . import __version__
 

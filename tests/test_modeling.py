@@ -131,6 +131,10 @@ def test_default_attention_reads_a_text_parent_through_its_own_encoder():
     tok = CausalTokenizer.build(g, text_corpus={"title": [" lowest newer", " wider"]})
     model = build_model(ModelArguments(n_embd=16, n_layer=1, n_head=2), tok)
     assert ModelArguments().attention == "auto" and model.mechanism.mode == "two_stream"
+    from hf_causal import ArtefactError, CausalConfig
+
+    with pytest.raises(ArtefactError, match="attention 'auto' is not one of"):
+        CausalConfig(graph=GRAPH, attention="auto")  # a saved model must say which mode it ran
 
 
 def test_lora_without_base_is_refused():
