@@ -129,6 +129,8 @@ def _pm(mean_sd) -> str:
 
 
 def main(argv=None) -> dict:
+    from hf_causal.attention import ATTENTION_MODES, AUTO_ATTENTION  # after _common's offline settings
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--first-seed", type=int, default=0)
@@ -140,9 +142,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--skip", nargs="*", default=[], choices=["minilm", "scratch"], help="engines to leave out")
     ap.add_argument(
         "--attention",
-        choices=["full", "parents", "local", "two_stream"],
+        choices=[AUTO_ATTENTION, *ATTENTION_MODES],
         default=None,
-        help="the engines' attention (default: the package's default for new recipes, local)",
+        help="the engines' attention (default: the package's, auto: two_stream here, the abstract being a parent)",
     )
     ap.add_argument(
         "--reuse",

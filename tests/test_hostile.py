@@ -106,8 +106,9 @@ def test_folder_code_never_runs(tiny_model_dir, tmp_path, where, tty):
     out = _run(_RUNNER.format(loaders={k: v.format(d=str(d)) for k, v in LOADERS.items()}), tty)
     assert not (d / "EXECUTED").exists(), f"the folder's code ran: {out[-800:]}"
     for name in LOADERS:
-        section = out.split(f"@@begin {name}\n", 1)[1].split(f"@@end {name} ", 1)
-        assert len(section) == 2, f"{name}: did not finish: {out[-800:]}"
+        begun = out.split(f"@@begin {name}\n", 1)
+        section = begun[-1].split(f"@@end {name} ", 1)
+        assert len(begun) == 2 and len(section) == 2, f"{name}: did not run to its end: {out[-800:]}"
         said, rc = section[0], int(section[1].split()[0])
         assert rc != 0 and "[y/N]" not in said, f"{name}: {said[-500:]}"
         assert "asks to run Python code from the folder" in said, f"{name}: {said[-800:]}"

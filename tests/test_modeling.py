@@ -121,7 +121,7 @@ def test_bert_checkpoint_as_decoder_with_lora(tmp_path, rows):
 def test_default_attention_reads_a_text_parent_through_its_own_encoder():
     """auto: two_stream where a variable reads a text (its words in context), local where no variable
     does; an explicit mode is kept; build_model resolves it as train() does."""
-    from hf_causal import CausalGraph, CausalTokenizer, ModelArguments, build_model
+    from hf_causal import ArtefactError, CausalConfig, CausalGraph, CausalTokenizer, ModelArguments, build_model
     from hf_causal.attention import resolve_attention
 
     g = CausalGraph.from_dict(GRAPH)
@@ -131,8 +131,6 @@ def test_default_attention_reads_a_text_parent_through_its_own_encoder():
     tok = CausalTokenizer.build(g, text_corpus={"title": [" lowest newer", " wider"]})
     model = build_model(ModelArguments(n_embd=16, n_layer=1, n_head=2), tok)
     assert ModelArguments().attention == "auto" and model.mechanism.mode == "two_stream"
-    from hf_causal import ArtefactError, CausalConfig
-
     with pytest.raises(ArtefactError, match="attention 'auto' is not one of"):
         CausalConfig(graph=GRAPH, attention="auto")  # a saved model must say which mode it ran
 
