@@ -32,6 +32,52 @@ def _queries(world):
     return [(y, {t: a}) for a in world.graph[t].domain()]
 
 
+def step_costs(recipe: dict, modes, batches: int = 4, repeats: int = 3, seed: int = 0) -> dict[str, float]:
+    """Median seconds of one training step (forward, backward, AdamW) per attention mode, on the same
+    ``batches`` collated batches of ``recipe``'s rows, the modes interleaved within each repeat after a
+    warm-up (the machine's load then weighs on every mode alike). The recipe's ``loss_variables`` count:
+    mechanism attention runs its streams only where the labelled predictions read them."""
+    import dataclasses
+
+    import torch
+
+    from hf_causal.attention import resolve_attention
+    from hf_causal.modeling import build_model
+    from hf_causal.recipes import parse_recipe
+    from hf_causal.training import _Fit, prepare
+
+    data_args, model_args, args = parse_recipe(recipe)
+    graph, tok, _, train_ds, eval_ds, _ = prepare(data_args, model_args, seed=seed)
+    size = args.per_device_train_batch_size
+    rows = [train_ds[i] for i in range(min(len(train_ds), batches * size))]
+    steps = {}
+    for mode in modes:
+        margs = dataclasses.replace(model_args, attention=resolve_attention(mode, graph))
+        fit = _Fit(graph, tok, data_args, margs, train_ds, eval_ds)
+        feats = [{k: r[k] for k in ("input_ids", "segment_ids")} for r in rows]
+        data = [fit.collator(feats[s : s + size]) for s in range(0, len(feats), size)]
+        model = build_model(margs, tok, max_length=max(2 * fit.max_len, 64), seed=seed).train()
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+        if not fit.with_segments:
+            data = [{k: v for k, v in b.items() if k != "segment_ids"} for b in data]
+
+        def step(model=model, opt=opt, data=data):
+            for b in data:
+                model(**b).loss.backward()
+                opt.step()
+                opt.zero_grad()
+
+        steps[mode] = step
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    for r in range(repeats + 1):
+        for mode in modes:
+            t0 = time.perf_counter()
+            steps[mode]()
+            if r:  # the first round is the warm-up
+                times[mode].append((time.perf_counter() - t0) / len(data))
+    return {m: float(sorted(v)[len(v) // 2]) for m, v in times.items()}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worlds", nargs="+", default=["demo", "recode"])

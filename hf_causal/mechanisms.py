@@ -44,6 +44,7 @@ __all__ = [
     "Mechanism",
     "MechanismCache",
     "mechanism_forward",
+    "mechanism_loss",
     "cached_forward",
     "segment_positions",
     "mechanism_class",
@@ -389,7 +390,7 @@ def mechanism_forward(
         else:
             keys, values = _interleave(own[0], cross[0]), _interleave(own[1], cross[1])
         ctx = _attend(_split(q, arch.heads), keys, values, mask, scale, drop)
-        if mechanism.mode == "two_stream":
+        if mechanism.mode == "two_stream" and i < len(arch.layers) - 1:  # the last layer's content is read by no one
             c = arch.finish(i, c, _attend(_split(qc, arch.heads), keys, values, c_mask, scale, drop))
         h = arch.finish(i, h, ctx)
     if cache is not None:
@@ -397,6 +398,87 @@ def mechanism_forward(
     if logits_to_keep:
         h = h[:, -logits_to_keep:]
     return arch.head(h), cache
+
+
+def _positions(need: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``need`` ``[B, T]`` bool -> the needed positions of each row, in order, ``[B, n]`` (n: the most any row
+    needs; rows with fewer are padded with unneeded positions), and which of them are needed."""
+    n = max(int(need.sum(1).max()), 1)
+    idx = torch.argsort((~need).to(torch.int8), dim=1, stable=True)[:, :n]
+    return idx, need.gather(1, idx)
+
+
+def _last_position(segments: torch.Tensor, hit: torch.Tensor, n_segments: int) -> torch.Tensor:
+    """``[B, n_segments]``: per row, the last position of ``hit`` in each segment (-1: none)."""
+    t = torch.arange(segments.shape[1], device=segments.device).expand_as(segments)
+    out = torch.full((segments.shape[0], n_segments), -1, dtype=torch.long, device=segments.device)
+    return out.scatter_reduce(1, segments, torch.where(hit, t, -1), "amax")
+
+
+def mechanism_loss(
+    model,
+    input_ids: torch.Tensor,
+    segments: torch.Tensor,
+    key_mask: torch.Tensor,
+    mechanism: Mechanism,
+    labels: torch.Tensor,
+) -> torch.Tensor:
+    """The training loss of :func:`mechanism_forward` (mean cross-entropy of ``labels[:, 1:]`` at the positions
+    before them), computing each stream only at the tokens the labelled predictions depend on.
+
+    A labelled prediction at a token of segment ``s`` reads the prediction stream of ``s``'s earlier tokens and,
+    through the cross keys, the content (``two_stream``) or embeddings (``local``) of ``s``'s parents' tokens,
+    which read only their own segments' earlier content. So the prediction stream runs on the segments that
+    hold a labelled prediction (with ``loss_variables``, those variables only) and the content stream on the
+    segments some of them read: the loss equals the dense forward's to float precision (a test checks it)
+    while, e.g., a text parent with ``loss_variables: [keyword, accepted]`` runs one stream, not two."""
+    base = base_of(model)
+    arch = _arch(base)
+    dev = input_ids.device
+    allowed = mechanism.allowed.to(dev)
+    n_seg = allowed.shape[0]
+    real = key_mask.to(dev).bool()
+    segments = segments.to(dev)
+    pos = segment_positions(segments, real.long())
+    target = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], -100)], 1)
+    t = torch.arange(segments.shape[1], device=dev).expand_as(segments)
+    # the prediction stream: every token of a segment up to its last labelled prediction
+    need_h = real & (t <= _last_position(segments, target != -100, n_seg).gather(1, segments))
+    # the cross keys: a parent's tokens before the last prediction-stream token that reads them
+    others = torch.arange(n_seg, device=dev) != segments[:, :, None]
+    reads = allowed[segments] & others & need_h[:, :, None]  # [B, T, segments]: token t reads segment j's
+    last_read = torch.where(reads, t[:, :, None], -1).amax(1)
+    need_c = real & (t < last_read.gather(1, segments))
+    ih, vh = _positions(need_h)
+    ic, vc = _positions(need_c)
+    seg_h, seg_c = segments.gather(1, ih), segments.gather(1, ic)
+    eye_h = torch.eye(ih.shape[1], dtype=torch.bool, device=dev)[None]
+    eye_c = torch.eye(ic.shape[1], dtype=torch.bool, device=dev)[None]
+    own_c = (seg_c[:, :, None] == seg_c[:, None, :]) & (ic[:, None, :] <= ic[:, :, None]) & vc[:, None, :]
+    own_h = (seg_h[:, :, None] == seg_h[:, None, :]) & (ih[:, None, :] <= ih[:, :, None]) & vh[:, None, :]
+    cross = allowed[seg_h[:, :, None], seg_c[:, None, :]] & (seg_h[:, :, None] != seg_c[:, None, :])
+    cross &= (ic[:, None, :] < ih[:, :, None]) & vc[:, None, :]
+    mask_h = torch.cat([own_h | eye_h, cross], -1)[:, None]
+    mask_c = (own_c | eye_c)[:, None]
+    h = arch.embed(input_ids.gather(1, ih), pos.gather(1, ih))
+    c0 = c = arch.embed(input_ids.gather(1, ic), pos.gather(1, ic))
+    for i in range(len(arch.layers)):
+        q, k, v = arch.kv_q(i, h)
+        if mechanism.mode == "local":
+            kc, vc_ = arch.kv(i, c0)
+        else:
+            qc, kc, vc_ = arch.kv_q(i, c)
+        kc, vc_ = _split(kc, arch.heads), _split(vc_, arch.heads)
+        keys = torch.cat([_split(k, arch.heads), kc], 2)
+        values = torch.cat([_split(v, arch.heads), vc_], 2)
+        scale, drop = arch.scaling(i), arch.attn_dropout(i)
+        ctx = _attend(_split(q, arch.heads), keys, values, mask_h, scale, drop)
+        if mechanism.mode == "two_stream" and i < len(arch.layers) - 1:  # the last layer's content is read by no one
+            c = arch.finish(i, c, _attend(_split(qc, arch.heads), kc, vc_, mask_c, scale, drop))
+        h = arch.finish(i, h, ctx)
+    logits = arch.head(h)
+    y = target.gather(1, ih).masked_fill(~vh, -100)
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=-100)
 
 
 def cached_forward(
@@ -445,6 +527,8 @@ class _MechanismMixin:
         n = self.mechanism.allowed.shape[0] - 1
         seg = torch.where(segment_ids < 0, n, segment_ids)
         mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        if labels is not None and self.training:  # a training step needs the loss only: the sparse streams
+            return CausalLMOutput(loss=mechanism_loss(self, input_ids, seg, mask, self.mechanism, labels))
         logits, _ = mechanism_forward(self, input_ids, seg, mask, self.mechanism)
         loss = None
         if labels is not None:

@@ -141,6 +141,9 @@ class CausalDataCollator:
     With ``allowed`` (see :func:`~hf_causal.attention.segment_attention_matrix`) the attention
     mask is 4-D: each variable's tokens attend only to their own and their parents' tokens. With
     ``with_segments`` the batch carries ``segment_ids`` for mechanism attention (:mod:`hf_causal.mechanisms`).
+    With ``loss_segments`` only the predictions made at those variables' tokens are labelled: from the
+    variable's start token (predicting its first value token) to its last token (predicting its end, the
+    next start token or ``<eos>``), so a text's end event is trained with the text, not with the next variable.
     """
 
     def __init__(
@@ -167,8 +170,12 @@ class CausalDataCollator:
             if self.allowed is not None or self.loss_segments is not None or self.with_segments:
                 seg[i, : len(x)] = torch.as_tensor(f["segment_ids"], dtype=torch.long)
         labels = ids.masked_fill(mask == 0, -100)
-        if self.loss_segments is not None:  # only these variables' tokens are predicted
-            labels = labels.masked_fill(~torch.isin(seg, self.loss_segments), -100)
+        if self.loss_segments is not None:  # only the predictions these variables' mechanisms make
+            # label t is predicted at position t - 1: it belongs to the variable of token t - 1. A variable's
+            # start token is the previous variable's end event (the end of a text); its last token predicts
+            # its own end (the next start token or <eos>).
+            made_by = torch.cat([torch.full_like(seg[:, :1], -2), seg[:, :-1]], 1)
+            labels = labels.masked_fill(~torch.isin(made_by, self.loss_segments), -100)
         attn: torch.Tensor = mask
         if self.allowed is not None:
             seg = torch.where(seg < 0, self.allowed.shape[0] - 1, seg)
@@ -409,7 +416,7 @@ class _Fit:
         self.with_segments = model_args.attention in MECHANISM_MODES
         loss_segments = None
         if data_args.loss_variables is not None:  # names were checked in prepare()
-            loss_segments = [graph.order.index(v) for v in data_args.loss_variables] + [-1]  # -1: <eos>
+            loss_segments = [graph.order.index(v) for v in data_args.loss_variables]
         self.collator = CausalDataCollator(tok.pad_id, self.allowed, loss_segments, self.with_segments)
         self.accelerator = None
 

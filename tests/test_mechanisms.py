@@ -113,6 +113,46 @@ def test_cached_chunks_with_holes_match_one_pass(architecture, mode):
     torch.testing.assert_close(torch.cat(outs, 1), full, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("architecture", ["gpt2", "bert"])
+@pytest.mark.parametrize("mode", MECHANISM_MODES)
+@pytest.mark.parametrize("loss", [None, ["X", "Y"], ["Y"], ["T"]])
+def test_training_loss_runs_only_the_streams_its_labels_read(architecture, mode, loss):
+    """The training step's loss (:func:`mechanism_loss`, streams only where a labelled prediction reads them)
+    equals the dense forward's cross-entropy, and so do its gradients, on padded rows of different lengths
+    with and without ``loss_variables``; with ``[Y]`` the prediction stream runs on Y's tokens only."""
+    from hf_causal.mechanisms import mechanism_loss
+    from hf_causal.training import CausalDataCollator
+
+    model = _model(architecture, seed=2)
+    mech = Mechanism(mode, segment_attention_matrix(GRAPH))
+    rows = [(_row(2, ["v", "u", "u"], 0), 1), (_row(1, [], 2), 0), (_row(0, ["v"], 1), 1)]
+    y = GRAPH.order.index("Y")
+    feats = [  # each row completed with Y's value and <eos>
+        {
+            "input_ids": r[0][0].tolist() + TOK.encode_value("Y", v) + [TOK.eos_id],
+            "segment_ids": r[1][0].tolist() + [y] * len(TOK.encode_value("Y", v)) + [-1],
+        }
+        for r, v in rows
+    ]
+    segs = None if loss is None else [GRAPH.order.index(v) for v in loss]
+    b = CausalDataCollator(TOK.pad_id, None, segs, with_segments=True)(feats)
+    seg = torch.where(b["segment_ids"] < 0, len(GRAPH.order), b["segment_ids"])
+    logits = mechanism_forward(model, b["input_ids"], seg, b["attention_mask"], mech)[0]
+    dense = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), b["labels"][:, 1:].flatten())
+    g_dense = torch.autograd.grad(dense, list(model.parameters()), allow_unused=True)
+    fed = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda m, i, o: fed.append(i[0].shape[1]))
+    sparse = mechanism_loss(model, b["input_ids"], seg, b["attention_mask"], mech, b["labels"])
+    hook.remove()
+    g_sparse = torch.autograd.grad(sparse, list(model.parameters()), allow_unused=True)
+    torch.testing.assert_close(sparse, dense, atol=1e-5, rtol=1e-5)
+    for a, c in zip(g_sparse, g_dense):
+        if a is not None or c is not None:
+            torch.testing.assert_close(a, c, atol=1e-5, rtol=1e-4)
+    if loss == ["Y"]:  # Y's start token and its end (<eos>): two positions, not the row's length
+        assert fed == [2] and b["input_ids"].shape[1] > 6
+
+
 def _continued(rows_x):
     """One-pass logits of full rows ``(s, t, x)`` and their ids, for the cache tests below."""
     rows = [_row(*r) for r in rows_x]

@@ -247,8 +247,11 @@ def test_loss_variables_mask_the_rest_and_the_engine_refuses_to_sample_them(tmp_
         {"input_ids": [5, 6, 7, 8, 9], "segment_ids": [0, 0, 1, 1, -1]},
         {"input_ids": [5, 6], "segment_ids": [0, 0]},
     ]
-    b = CausalDataCollator(0, None, loss_segments=[1, -1])(feats)
-    assert b["labels"].tolist() == [[-100, -100, 7, 8, 9], [-100, -100, -100, -100, -100]]
+    b = CausalDataCollator(0, None, loss_segments=[1])(feats)
+    # labels are the predictions made at segment 1's tokens: its value (8) and its end (<eos>, 9); its start
+    # token (7) is segment 0's end event, predicted at segment 0's last token
+    assert b["labels"].tolist() == [[-100, -100, -100, 8, 9], [-100, -100, -100, -100, -100]]
+    assert CausalDataCollator(0, None, loss_segments=[0])(feats)["labels"].tolist()[0] == [-100, 6, 7, -100, -100]
     assert CausalDataCollator(0)(feats)["labels"].tolist()[0] == [5, 6, 7, 8, 9]
 
     keep = ["treatment", "biomarker", "recovery"]
