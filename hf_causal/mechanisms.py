@@ -87,6 +87,10 @@ class MechanismCache:
         self.mask: torch.Tensor | None = None
         self.branches: torch.Tensor | None = None
         """Set by :meth:`branch`: the cached slot each row continues; the next feed is the last."""
+        self.n_slots = 0
+        """Slots held. ``seg``, ``mask`` and ``pos`` have one row per slot, or a single row when every slot has
+        the same layout (no holes, the same segments: a walk over single-token variables), which then
+        stands for all of them and keeps the masks' work independent of the number of slots."""
 
     @property
     def length(self) -> int:
@@ -94,7 +98,12 @@ class MechanismCache:
 
     @property
     def slots(self) -> int:
-        return 0 if self.seg is None else self.seg.shape[0]
+        return 0 if self.seg is None else self.n_slots
+
+    @property
+    def uniform(self) -> bool:
+        """Every slot has the same layout (one row of ``seg``, ``mask``, ``pos`` stands for all)."""
+        return self.seg is None or self.seg.shape[0] == 1
 
     def ready(self, n_layers: int) -> None:
         """Before a feed: one buffer pair per layer; a branched cache that had its last feed refuses."""
@@ -103,12 +112,13 @@ class MechanismCache:
         if len(self.k) != n_layers:
             self.k, self.v = [None] * n_layers, [None] * n_layers
 
-    def record(self, seg: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor) -> None:
-        """After a feed: every cached token's segment, realness and position (a branched cache is spent)."""
+    def record(self, seg: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, slots: int) -> None:
+        """After a feed: every cached token's segment, realness and position, for each of ``slots`` slots or
+        as one row for all (a branched cache is spent)."""
         if self.branches is not None:
             self.seg = None
         else:
-            self.seg, self.mask, self.pos = seg, mask, pos
+            self.seg, self.mask, self.pos, self.n_slots = seg, mask, pos, slots
 
     def _reserve(self, i: int, like: torch.Tensor, slots: int, length: int) -> None:
         """Make layer ``i``'s buffers hold ``slots`` x ``length`` tokens (doubling), keeping what is there."""
@@ -119,8 +129,10 @@ class MechanismCache:
         have_b, have_t = (0, 0) if buf is None else (buf.shape[0], buf.shape[2] // s)
         most_b, most_t = self.capacity or (slots, length)
         _, h, _, d = like.shape
-        if buf is None and most_b * h * s * most_t * d * like.element_size() <= 2**28:
-            have_b = most_b  # small enough to reserve at once (pages are touched only when written)
+        if buf is None and most_b * h * s * most_t * d * like.element_size() <= 2**30:
+            # reserve the plan's whole capacity at once: pages are touched only when written, and growing
+            # by doubling copied every slot each time (profiled: a tenth of insurance's deepest query)
+            have_b = most_b
         cap_b = have_b if have_b >= slots else max(slots, min(2 * have_b, most_b))
         cap_t = have_t if have_t >= length else max(length, 2 * have_t, most_t, 8)
         n, t = self.slots, s * self.length
@@ -152,7 +164,7 @@ class MechanismCache:
             for store, o, c in pairs:
                 h = store[i][:n, :, : s * lo]
                 h = h if hist_cols is None else h.index_select(2, hist_cols)
-                out.append(torch.cat([h.index_select(0, self.branches), o if c is None else _interleave(o, c)], 2))
+                out.append(_Branched(h, o if c is None else _interleave(o, c), len(self.branches) // n))
             return out[0], out[1]
         self._reserve(i, own[0], b, lo + t)
         for store, o, c in pairs:
@@ -180,9 +192,11 @@ class MechanismCache:
                     torch.index_select(store[i][:n], 0, src, out=store[i][n:n_new])
                 else:
                     store[i][n:n_new, :, :t] = store[i][src, :, :t]
-        self.seg = torch.cat([self.seg, self.seg[src]])
-        self.pos = torch.cat([self.pos, self.pos[src]])
-        self.mask = torch.cat([self.mask, self.mask[src]])
+        self.n_slots = n_new
+        if not self.uniform:
+            self.seg = torch.cat([self.seg, self.seg[src]])
+            self.pos = torch.cat([self.pos, self.pos[src]])
+            self.mask = torch.cat([self.mask, self.mask[src]])
 
     def branch(self, k: int) -> None:
         """Continue every slot as ``k`` rows (slot i as rows i*k .. i*k+k-1) *without copying the cache*:
@@ -190,7 +204,9 @@ class MechanismCache:
         exact sum over the values of the variable before the target)."""
         n = self.slots
         self.branches = torch.arange(n, device=self.seg.device).repeat_interleave(k)
-        self.seg, self.pos, self.mask = self.seg[self.branches], self.pos[self.branches], self.mask[self.branches]
+        self.n_slots = len(self.branches)
+        if not self.uniform:
+            self.seg, self.pos, self.mask = self.seg[self.branches], self.pos[self.branches], self.mask[self.branches]
 
     def batch_select_indices(self, idx: torch.Tensor) -> None:
         """Rebuild the slots as ``idx`` (any order, repeats allowed): one gather, with room for 8 more tokens."""
@@ -203,7 +219,9 @@ class MechanismCache:
             for store in (self.k, self.v):
                 if store[i] is not None:
                     store[i] = store[i][:, :, : min(width, store[i].shape[2])].index_select(0, idx)
-        self.seg, self.pos, self.mask = self.seg[idx], self.pos[idx], self.mask[idx]
+        self.n_slots = len(idx)
+        if not self.uniform:
+            self.seg, self.pos, self.mask = self.seg[idx], self.pos[idx], self.mask[idx]
 
 
 def segment_positions(
@@ -316,8 +334,40 @@ def _interleave(a: torch.Tensor, b: torch.Tensor, keys: bool = True) -> torch.Te
     return torch.stack([a, b], -2).flatten(-3, -2) if keys else torch.stack([a, b], -1).flatten(-2)
 
 
+@dataclass
+class _Branched:
+    """Keys or values of a branched cache's last feed: each slot's history once, and every row's new ones."""
+
+    history: torch.Tensor
+    """``[slots, heads, history columns, head_dim]``."""
+    new: torch.Tensor
+    """``[slots * fanout, heads, new columns, head_dim]``: rows ``i * fanout ..`` continue slot ``i``."""
+    fanout: int
+
+
+def _attend_branched(q, k: _Branched, v: _Branched, mask, scale):
+    """Attention of rows that continue a shared history (:meth:`MechanismCache.branch`): the ``fanout`` rows
+    of a slot read its history side by side as one block of queries, instead of each row reading a copy
+    of it, and the two parts share one softmax. ``mask``: ``[rows, 1, t, history + new columns]``."""
+    rows, heads, t, d = q.shape
+    n, f, nh = k.history.shape[0], k.fanout, k.history.shape[2]
+
+    def fold(x):  # [rows, H, t, c] -> [slots, H, fanout * t, c]
+        return x.view(n, f, heads, t, -1).transpose(1, 2).reshape(n, heads, f * t, -1)
+
+    def unfold(x):  # the inverse
+        return x.view(n, heads, f, t, -1).transpose(1, 2).reshape(rows, heads, t, -1)
+
+    scores = torch.cat([unfold(fold(q) @ k.history.transpose(-1, -2)), q @ k.new.transpose(-1, -2)], -1)
+    p = torch.softmax((scores * scale).masked_fill(~mask, float("-inf")), -1)
+    out = unfold(fold(p[..., :nh]) @ v.history) + p[..., nh:] @ v.new
+    return out.transpose(1, 2).reshape(rows, t, heads * d)
+
+
 def _attend(q, k, v, mask, scale, dropout):
     """Attention over own-segment and parent keys, interleaved (:func:`_interleave`), in one fused call."""
+    if isinstance(k, _Branched):  # sampling only: no dropout
+        return _attend_branched(q, k, v, mask, scale)
     p = dropout.p if dropout.training else 0.0
     out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=scale)
     b, h, t, d = out.shape
@@ -348,6 +398,14 @@ def mechanism_forward(
     prev_len = cache.length if cache is not None else 0
     prev_seg = cache.seg if cache is not None and prev_len else None
     prev_mask = cache.mask if cache is not None and prev_len else None
+    prev_pos = cache.pos if cache is not None and prev_len else None
+    n_rows = segments.shape[0]
+    # one layout for every row (no holes, the same segments, a uniform cache): the masks are built on one row
+    uniform = cache is not None and cache.uniform and bool(key_mask.all()) and bool((segments == segments[:1]).all())
+    if uniform:
+        segments, key_mask = segments[:1], key_mask[:1]
+    elif prev_seg is not None and prev_seg.shape[0] != n_rows:  # a uniform cache meets rows that differ
+        prev_seg, prev_mask, prev_pos = (x.expand(n_rows, -1) for x in (prev_seg, prev_mask, prev_pos))
     pos = segment_positions(segments, key_mask, prev_seg, prev_mask)
     all_seg = segments if prev_seg is None else torch.cat([prev_seg, segments], 1)
     all_mask = key_mask if prev_mask is None else torch.cat([prev_mask, key_mask], 1)
@@ -373,7 +431,7 @@ def mechanism_forward(
             if mechanism.mode == "two_stream":
                 c_mask = c_mask[..., cols]
 
-    h0 = arch.embed(input_ids, pos)
+    h0 = arch.embed(input_ids, pos.expand(n_rows, -1))
     h = h0
     c = h0  # the content stream (two_stream); for local, cross keys come from h0 at every layer
     for i in range(len(arch.layers)):
@@ -394,7 +452,7 @@ def mechanism_forward(
             c = arch.finish(i, c, _attend(_split(qc, arch.heads), keys, values, c_mask, scale, drop))
         h = arch.finish(i, h, ctx)
     if cache is not None:
-        cache.record(all_seg, all_mask, pos if cache.pos is None else torch.cat([cache.pos, pos], 1))
+        cache.record(all_seg, all_mask, pos if prev_pos is None else torch.cat([prev_pos, pos], 1), n_rows)
     if logits_to_keep:
         h = h[:, -logits_to_keep:]
     return arch.head(h), cache
@@ -505,8 +563,10 @@ def cached_forward(
         keys, values = cache.append(i, (_split(k, arch.heads), _split(v, arch.heads)))
         ctx = _attend(_split(q, arch.heads), keys, values, mask, arch.scaling(i), arch.attn_dropout(i))
         h = arch.finish(i, h, ctx)
-    real = key_mask.long() if cache.seg is None else torch.cat([cache.seg, key_mask.long()], 1)
-    cache.record(real, real, real)  # ordinary attention needs only which tokens are real (and how many)
+    real = key_mask.long()
+    if cache.seg is not None:  # a cache of one slot (one row for all) may have been extended since
+        real = torch.cat([cache.seg.expand(real.shape[0], -1), real], 1)
+    cache.record(real, real, real, real.shape[0])  # ordinary attention needs only which tokens are real (and how many)
     if logits_to_keep:
         h = h[:, -logits_to_keep:]
     return arch.head(h)
