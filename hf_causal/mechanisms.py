@@ -368,6 +368,13 @@ def _attend(q, k, v, mask, scale, dropout):
     """Attention over own-segment and parent keys, interleaved (:func:`_interleave`), in one fused call."""
     if isinstance(k, _Branched):  # sampling only: no dropout
         return _attend_branched(q, k, v, mask, scale)
+    if q.shape[2] <= 8 and not torch.is_grad_enabled():
+        # a sampling step (a few new tokens per slot, thousands of slots): the fused kernel's per-batch
+        # overhead dominates such small products; plain matmuls are about twice as fast on CPU (measured)
+        scores = (q @ k.transpose(-1, -2) * scale).masked_fill(~mask, float("-inf"))
+        out = torch.softmax(scores, -1) @ v
+        b, h, t, d = out.shape
+        return out.transpose(1, 2).reshape(b, t, h * d)
     p = dropout.p if dropout.training else 0.0
     out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=scale)
     b, h, t, d = out.shape
