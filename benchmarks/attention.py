@@ -5,6 +5,7 @@ and reports the TV to the exact interventional answers, the training seconds and
 a query (after a warm-up), each as a ratio to full attention measured in the same run.
 
     python -m benchmarks.attention --worlds demo recode --rows 20000
+    python -m benchmarks.attention --worlds --step-costs        # only the training-step costs on the paper world
     python -m benchmarks.attention --smoke
 
 Writes ``<out>/attention.json``.
@@ -80,17 +81,25 @@ def step_costs(recipe: dict, modes, batches: int = 4, repeats: int = 3, seed: in
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--worlds", nargs="+", default=["demo", "recode"])
+    ap.add_argument("--worlds", nargs="*", default=["demo", "recode"])
     ap.add_argument("--rows", type=int, default=20000)
     ap.add_argument("--epochs", type=float, default=12)
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     ap.add_argument("--num-samples", type=int, default=4000)
     ap.add_argument("--repeats", type=int, default=3, help="timed query repeats (median), after a warm-up")
+    ap.add_argument(
+        "--step-costs",
+        action="store_true",
+        help="also time one training step per mode (median, modes interleaved) on the paper world with MiniLM + "
+        "LoRA, with loss_variables [keyword, accepted] (the benchmark's) and without (every variable)",
+    )
+    ap.add_argument("--step-rows", type=int, default=64, help="paper-world rows per timed pass (batches of 32)")
     ap.add_argument("--out", default="results/attention")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     if args.smoke:
         args.rows, args.epochs, args.num_samples, args.repeats, args.modes = 400, 1, 200, 1, ["full", "local"]
+        args.step_costs, args.step_rows = True, 8
     warnings.filterwarnings("ignore")
     from hf_causal import CausalEngine, train
     from hf_causal.metrics import tv_distance
@@ -177,8 +186,53 @@ def main(argv=None) -> dict:
             table,
         )
     )
-    write_json({"config": vars(args), "results": results}, out / "attention.json")
-    return {"results": results}
+    steps = _step_table(args) if args.step_costs else []
+    write_json({"config": vars(args), "results": results, "step_costs": steps}, out / "attention.json")
+    return {"results": results, "step_costs": steps}
+
+
+def _step_table(args) -> list[dict]:
+    """Training-step seconds per mode on the paper world (MiniLM + LoRA), printed as ratios to full attention."""
+    from hf_causal.checkpoints import MINILM
+
+    size = min(32, args.step_rows)
+    recipe = {
+        "world": "papers",
+        "world_options": {"setting": "interaction"},
+        "world_rows": max(args.step_rows + 8, 40),
+        "per_device_train_batch_size": size,
+        "base_model": MINILM,
+        "adapter": "lora",
+        "eval_fraction": 0.0,
+        "output_dir": str(Path(args.out) / "step_costs"),
+    }
+    modes = [m for m in ("full", "local", "two_stream") if m in args.modes or m == "full"]
+    rows = []
+    for loss in (["keyword", "accepted"], None):
+        r = {**recipe, **({"loss_variables": loss} if loss else {})}
+        secs = step_costs(r, modes, batches=max(1, args.step_rows // size), repeats=max(args.repeats, 1))
+        for m in modes:
+            rows.append(
+                {
+                    "loss_variables": loss or "all",
+                    "attention": m,
+                    "step_seconds": secs[m],
+                    "ratio_to_full": secs[m] / secs["full"],
+                }
+            )
+    print(
+        "\nTraining step (forward, backward, AdamW), paper world, MiniLM + LoRA, batch "
+        f"{size}, median of {max(args.repeats, 1)} after a warm-up, modes interleaved:\n"
+        + markdown_table(
+            ["loss_variables", "attention", "s / step", "x full"],
+            [
+                [str(r["loss_variables"]), r["attention"], f"{r['step_seconds']:.3f}", f"{r['ratio_to_full']:.2f}"]
+                for r in rows
+            ],
+        ),
+        flush=True,
+    )
+    return rows
 
 
 if __name__ == "__main__":
