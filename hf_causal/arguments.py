@@ -57,7 +57,9 @@ class DataArguments:
         metadata={
             "help": "train only these variables' conditionals (default: all, the joint). With few rows and many "
             "covariates, e.g. [treatment, outcome] spends the model on the mechanisms; queries must then take the "
-            "other variables from data (data=...), and the engine refuses to sample them"
+            "other variables from data (data=...), and the engine refuses to sample them. A variable's conditional "
+            "is every prediction made at its tokens, its end included (where a text stops); with mechanism "
+            "attention a training step then runs only on what those predictions read"
         },
     )
     world_options: dict[str, Any] | str | None = field(
