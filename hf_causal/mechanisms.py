@@ -368,7 +368,7 @@ def _attend(q, k, v, mask, scale, dropout):
     """Attention over own-segment and parent keys, interleaved (:func:`_interleave`), in one fused call."""
     if isinstance(k, _Branched):  # sampling only: no dropout
         return _attend_branched(q, k, v, mask, scale)
-    if q.shape[2] <= 8 and not torch.is_grad_enabled():
+    if q.shape[2] <= 8 and not torch.is_grad_enabled() and not (dropout.training and dropout.p > 0):
         # a sampling step (a few new tokens per slot, thousands of slots): the fused kernel's per-batch
         # overhead dominates such small products; plain matmuls are about twice as fast on CPU (measured)
         scores = (q @ k.transpose(-1, -2) * scale).masked_fill(~mask, float("-inf"))
