@@ -23,8 +23,9 @@ BERT-as-decoder blocks, LoRA adapters included): only the forward pass differs, 
 ordinary checkpoints and ``causal_config.json`` records the mode.
 
 The module holds the forward pass used by training (through the model classes below, so that the
-Trainer, DDP and peft see ordinary ``transformers`` models) and by the sampler (with
-:class:`MechanismCache`, which supports prefix sharing like the library's caches).
+Trainer, DDP and peft see ordinary ``transformers`` models; a training step computes only what its labels
+read, :func:`mechanism_loss`) and by the sampler (with :class:`MechanismCache`, which supports prefix
+sharing like the library's caches).
 """
 
 from __future__ import annotations
