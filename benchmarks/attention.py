@@ -51,11 +51,11 @@ def step_costs(recipe: dict, modes, batches: int = 4, repeats: int = 3, seed: in
     graph, tok, _, train_ds, eval_ds, _ = prepare(data_args, model_args, seed=seed)
     size = args.per_device_train_batch_size
     rows = [train_ds[i] for i in range(min(len(train_ds), batches * size))]
+    feats = [{k: r[k] for k in ("input_ids", "segment_ids")} for r in rows]
     steps = {}
     for mode in modes:
         margs = dataclasses.replace(model_args, attention=resolve_attention(mode, graph))
         fit = _Fit(graph, tok, data_args, margs, train_ds, eval_ds)
-        feats = [{k: r[k] for k in ("input_ids", "segment_ids")} for r in rows]
         data = [fit.collator(feats[s : s + size]) for s in range(0, len(feats), size)]
         model = build_model(margs, tok, max_length=max(2 * fit.max_len, 64), seed=seed).train()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)

@@ -168,6 +168,25 @@ def _split(x: torch.Tensor, heads: int) -> torch.Tensor:
     return x.view(b, t, heads, d // heads).transpose(1, 2)
 
 
+def _own_reads(q_seg, q_at, k_seg, k_at, k_real) -> torch.Tensor:
+    """``[B, q, k]`` bool: a query reads its own segment's real keys up to its own position, and itself
+    (so a padding query has a key). ``*_at``: positions in the row (``[B or 1, n]``), ``k_real``: ``[B, k]``."""
+    q_at, k_at = q_at[:, :, None], k_at[:, None, :]
+    return ((q_seg[:, :, None] == k_seg[:, None, :]) & (k_at <= q_at) & k_real[:, None, :]) | (k_at == q_at)
+
+
+def _cross_reads(q_seg, q_at, k_seg, k_at, k_real, allowed) -> torch.Tensor:
+    """``[B, q, k]`` bool: a query reads its parents' real keys before it (``allowed``: may segment i read j)."""
+    parent = allowed[q_seg[:, :, None], k_seg[:, None, :]] & (q_seg[:, :, None] != k_seg[:, None, :])
+    return parent & (k_at[:, None, :] < q_at[:, :, None]) & k_real[:, None, :]
+
+
+def _merge_heads(out: torch.Tensor) -> torch.Tensor:
+    """``[B, heads, t, head_dim]`` -> ``[B, t, hidden]``."""
+    b, h, t, d = out.shape
+    return out.transpose(1, 2).reshape(b, t, h * d)
+
+
 def _attend_branched(q, k: _Branched, v: _Branched, mask, scale):
     """Attention of rows that continue a shared history (:meth:`MechanismCache.branch`): the ``fanout`` rows
     of a slot read its history side by side as one block of queries, instead of each row reading a copy
@@ -183,8 +202,7 @@ def _attend_branched(q, k: _Branched, v: _Branched, mask, scale):
 
     scores = torch.cat([unfold(fold(q) @ k.history.transpose(-1, -2)), q @ k.new.transpose(-1, -2)], -1)
     p = torch.softmax((scores * scale).masked_fill(~mask, float("-inf")), -1)
-    out = unfold(fold(p[..., :nh]) @ v.history) + p[..., nh:] @ v.new
-    return out.transpose(1, 2).reshape(rows, t, heads * d)
+    return _merge_heads(unfold(fold(p[..., :nh]) @ v.history) + p[..., nh:] @ v.new)
 
 
 def _attend(q, k, v, mask, scale, dropout):
@@ -195,13 +213,9 @@ def _attend(q, k, v, mask, scale, dropout):
         # a sampling step (a few new tokens per slot, thousands of slots): the fused kernel's per-batch
         # overhead dominates such small products; plain matmuls are about twice as fast on CPU (measured)
         scores = (q @ k.transpose(-1, -2) * scale).masked_fill(~mask, float("-inf"))
-        out = torch.softmax(scores, -1) @ v
-        b, h, t, d = out.shape
-        return out.transpose(1, 2).reshape(b, t, h * d)
+        return _merge_heads(torch.softmax(scores, -1) @ v)
     p = dropout.p if dropout.training else 0.0
-    out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=scale)
-    b, h, t, d = out.shape
-    return out.transpose(1, 2).reshape(b, t, h * d)
+    return _merge_heads(nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=scale))
 
 
 def mechanism_forward(
@@ -240,13 +254,11 @@ def mechanism_forward(
     all_seg = segments if prev_seg is None else torch.cat([prev_seg, segments], 1)
     all_mask = key_mask if prev_mask is None else torch.cat([prev_mask, key_mask], 1)
     t_new, t_all = segments.shape[1], all_seg.shape[1]
-    qpos = torch.arange(prev_len, prev_len + t_new, device=dev)[:, None]
-    kpos = torch.arange(t_all, device=dev)[None, :]
-    same = segments[:, :, None] == all_seg[:, None, :]
-    real = all_mask.bool()[:, None, :]
-    diag = (kpos == qpos)[None]
-    m_own = ((same & (kpos <= qpos)[None] & real) | diag)[:, None]
-    m_cross = (~same & allowed[segments[:, :, None], all_seg[:, None, :]] & (kpos < qpos)[None] & real)[:, None]
+    qpos = torch.arange(prev_len, prev_len + t_new, device=dev)[None]
+    kpos = torch.arange(t_all, device=dev)[None]
+    real = all_mask.bool()
+    m_own = _own_reads(segments, qpos, all_seg, kpos, real)[:, None]
+    m_cross = _cross_reads(segments, qpos, all_seg, kpos, real, allowed)[:, None]
     mask = _interleave(m_own, m_cross, keys=False)
     if mechanism.mode == "two_stream":  # the content stream reads its own segment's content (odd) keys
         c_mask = _interleave(torch.zeros_like(m_own), m_own, keys=False)
@@ -340,14 +352,9 @@ def mechanism_loss(
     ih, vh = _positions(need_h)
     ic, vc = _positions(need_c)
     seg_h, seg_c = segments.gather(1, ih), segments.gather(1, ic)
-    eye_h = torch.eye(ih.shape[1], dtype=torch.bool, device=dev)[None]
-    eye_c = torch.eye(ic.shape[1], dtype=torch.bool, device=dev)[None]
-    own_c = (seg_c[:, :, None] == seg_c[:, None, :]) & (ic[:, None, :] <= ic[:, :, None]) & vc[:, None, :]
-    own_h = (seg_h[:, :, None] == seg_h[:, None, :]) & (ih[:, None, :] <= ih[:, :, None]) & vh[:, None, :]
-    cross = allowed[seg_h[:, :, None], seg_c[:, None, :]] & (seg_h[:, :, None] != seg_c[:, None, :])
-    cross &= (ic[:, None, :] < ih[:, :, None]) & vc[:, None, :]
-    mask_h = torch.cat([own_h | eye_h, cross], -1)[:, None]
-    mask_c = (own_c | eye_c)[:, None]
+    own_h = _own_reads(seg_h, ih, seg_h, ih, vh)
+    mask_h = torch.cat([own_h, _cross_reads(seg_h, ih, seg_c, ic, vc, allowed)], -1)[:, None]
+    mask_c = _own_reads(seg_c, ic, seg_c, ic, vc)[:, None]
     h = arch.embed(input_ids.gather(1, ih), pos.gather(1, ih))
     c0 = c = arch.embed(input_ids.gather(1, ic), pos.gather(1, ic))
     for i in range(len(arch.layers)):
