@@ -128,6 +128,8 @@ def test_crossfitting_never_scores_a_training_row_with_a_member_that_saw_it(tmp_
     dr = eng.ate("stay", T, 1, 0, data=rows, estimator="aipw")  # cross-fitted: the larger of the two SEs
     d = dr.details
     assert d["cross_fitted"] and d["se_between_folds"] is not None
+    # each member scores its own fold and the unseen rows, nothing else: the training rows once in all
+    assert d["rows_scored_per_member"] == [int((member == j).sum() + (~seen).sum()) for j in range(3)]
     assert dr.se == max(d["se_influence_function"], d["se_between_folds"])
     assert d["propensity"]["scored"] == "cross-fitted" and 0 < d["propensity"]["min"] <= d["propensity"]["max"] < 1
     train_rows = rows[seen].reset_index(drop=True)  # calibration needs every row scored out of fold

@@ -13,8 +13,9 @@ ATE = mean psi_i with the influence-function standard error sd(psi)/sqrt(n); CAT
 is the mean of psi_i there (the DR-learner's first stage); the ATT uses
 psi_i = [1[a_i = 1](y_i - mu_0) - 1[a_i = 0] e_1/e_0 (y_i - mu_0)] / P(A = 1). The estimate is consistent
 when either nuisance is right. With a ``crossfit`` ensemble each training row is scored by the member
-that did not see it (cross-fitting); other rows, and every row of a single model or a bootstrap
-ensemble, use the mean of the members' nuisances. Propensities are clipped to [clip, 1 - clip] and
+that did not see it (cross-fitting), and only by it (the K members together score each training row
+once: a crossfit ensemble costs one model's scoring, not K); other rows, and every row of a single model
+or a bootstrap ensemble, use the mean of the members' nuisances. Propensities are clipped to [clip, 1 - clip] and
 the number of clipped rows is reported; ``details["propensity"]`` says how well the propensity predicts the
 observed treatments (:func:`~hf_causal.inference.diagnostics.propensity_fit`, which warns when it is
 overconfident or when many rows are clipped). ``calibrate_propensity=True`` Platt-scales a crossfit
@@ -254,25 +255,35 @@ def aipw(
     if estimand == "ATT" and not (a == 1).any():
         raise DataError(f"{where} has no row with {treatment} = {treated!r}: the ATT is undefined")
     member, crossfit = member_of_rows(engine, df)
-    rep = df.loc[df.index.repeat(draws_per_row)].reset_index(drop=True)
-    mus = {1: [], 0: []}
-    props = {1: [], 0: []}
+    k = len(engine.samplers)
+    n = len(df)
+    # [k, n] nuisances; a cross-fitted row is scored by its own member only (the others' values are unused)
+    mus = {arm: np.full((k, n), np.nan) for arm in (1, 0)}
+    props = {arm: np.full((k, n), np.nan) for arm in (1, 0)}
+    scored = []
     from .engine import _MemberView
 
-    for sampler in engine.samplers:
+    for j, sampler in enumerate(engine.samplers):
+        need = (member == j) | (member < 0)
+        scored.append(int(need.sum()))
+        if not need.any():
+            continue
+        sub = df[need]
+        rep = sub.loc[sub.index.repeat(draws_per_row)].reset_index(drop=True)
         view = _MemberView(engine, sampler)
         for arm, val in ((1, treated), (0, control)):
             plan, rows = engine.planner.plan_with_data([outcome], {treatment: val}, None, rep, outcome)
             mu, draws = _mu(view, outcome, plan, len(rep), seed, event, rows)
             lp = draws.forced_logp[treatment][:, 0]
-            mus[arm].append(mu.reshape(len(df), draws_per_row).mean(1))
-            props[arm].append(np.exp(lp).reshape(len(df), draws_per_row).mean(1))
-    k = len(engine.samplers)
+            mus[arm][j, need] = mu.reshape(len(sub), draws_per_row).mean(1)
+            props[arm][j, need] = np.exp(lp).reshape(len(sub), draws_per_row).mean(1)
 
-    def pick(values: list[np.ndarray]) -> np.ndarray:
-        stacked = np.stack(values)  # [k, n]
-        mean = stacked.mean(0)
-        return np.where(member >= 0, stacked[np.clip(member, 0, k - 1), np.arange(len(member))], mean)
+    def pick(stacked: np.ndarray) -> np.ndarray:
+        out = np.empty(n)
+        own = member >= 0
+        out[own] = stacked[member[own], np.flatnonzero(own)]
+        out[~own] = stacked[:, ~own].mean(0)  # every member scored these
+        return out
 
     mu1, mu0, e1, e0 = pick(mus[1]), pick(mus[0]), pick(props[1]), pick(props[0])
     calibration = None
@@ -313,6 +324,7 @@ def aipw(
         "propensity_clip": clip,
         "clipped_rows": clipped,
         "cross_fitted_rows": int((member >= 0).sum()),
+        "rows_scored_per_member": scored,
         "cross_fitted": crossfit,
         "members": k,
         "se_influence_function": se_if,
