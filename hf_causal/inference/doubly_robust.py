@@ -204,7 +204,7 @@ def aipw(
     ``calibrate_propensity``: Platt-scale the cross-fitted propensities of each arm (:func:`calibrated`) before
     they weight the residuals; only for a crossfit ensemble on its own training rows."""
     from ..data import load_table, source_name
-    from .estimators import _mu
+    from .estimators import _arms
 
     if estimand not in ("ATE", "ATT", "CATE"):
         raise QueryError(f"estimand must be ATE, ATT or CATE, got {estimand!r}")
@@ -271,9 +271,8 @@ def aipw(
         sub = df[need]
         rep = sub.loc[sub.index.repeat(draws_per_row)].reset_index(drop=True)
         view = _MemberView(engine, sampler)
-        for arm, val in ((1, treated), (0, control)):
-            plan, rows = engine.planner.plan_with_data([outcome], {treatment: val}, None, rep, outcome)
-            mu, draws = _mu(view, outcome, plan, len(rep), seed, event, rows)
+        arms, _ = _arms(view, outcome, treatment, treated, control, None, len(rep), seed, event, rep)
+        for arm, (mu, draws) in zip((1, 0), arms):
             lp = draws.forced_logp[treatment][:, 0]
             mus[arm][j, need] = mu.reshape(len(sub), draws_per_row).mean(1)
             props[arm][j, need] = np.exp(lp).reshape(len(sub), draws_per_row).mean(1)

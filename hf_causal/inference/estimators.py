@@ -348,14 +348,37 @@ def _arms(
         from ..data import load_table
 
         data = load_table(data, engine.graph)  # once, not once per arm
-    arms, plans = [], []
+    plans, rowsets = [], []
     for val in (treated, control):
         plan, rows = engine.planner.plan_with_data(
             [outcome], {treatment: val}, given, data, outcome, partial_rows=partial
         )
-        arms.append(_mu(engine, outcome, plan, num_samples, seed, event, rows))
         plans.append(plan)
-    return arms, plans
+        rowsets.append(rows)
+    if rowsets[0] is not None and all(_read_behind(p, treatment, outcome) for p in plans):
+        return _paired_arms(engine, outcome, treatment, plans, rowsets[0], seed, event), plans
+    return [_mu(engine, outcome, p, num_samples, seed, event, r) for p, r in zip(plans, rowsets)], plans
+
+
+def _read_behind(plan: Plan, treatment: str, outcome: str) -> bool:
+    """Whether the walk samples nothing after the treatment: the outcome is read out right behind it."""
+    if treatment not in plan.order or isinstance(plan.do[treatment], PartialSequence):
+        return False
+    after = plan.order[plan.order.index(treatment) + 1 :]
+    return after == [outcome] and plan.readout == outcome and not (plan.weighted or plan.weighted_rows)
+
+
+def _paired_arms(engine: CausalEngine, outcome, treatment, plans, rows, seed, event):
+    """Both arms of data rows from one walk: each row twice, side by side, with the treated and the control
+    value (``Plan.do_rows``). The two copies share one cache slot up to the treatment (identical histories),
+    so the rows' covariate tokens (an abstract) run once for both arms. Only where nothing is sampled after
+    the treatment (:func:`_read_behind`): each row's answer is then an exact read-out, the same as two walks'."""
+    n = len(rows)
+    both = rows.loc[rows.index.repeat(2)].reset_index(drop=True)
+    both[treatment] = [plans[0].do[treatment], plans[1].do[treatment]] * n
+    plan = dataclasses.replace(plans[0], do_rows=[treatment])
+    mu, draws = _mu(engine, outcome, plan, 2 * n, seed, event, both)
+    return [(mu[j::2], draws.select(np.arange(j, 2 * n, 2), plans[j])) for j in (0, 1)]
 
 
 def contrast(

@@ -44,6 +44,9 @@ class Plan:
     weighted_rows: list[str] = field(default_factory=list)
     """Per-row data columns answered by likelihood weighting (rows whose columns are not an initial segment):
     each row's value forced and its probability kept as the draw's weight, normalised within the row's draws."""
+    do_rows: list[str] = field(default_factory=list)
+    """Intervened variables whose forced value is each data row's own (its column in the rows; ``do`` holds one
+    of the values, for the checks): both arms of a contrast in one walk (``estimators._paired_arms``)."""
 
 
 class Planner:

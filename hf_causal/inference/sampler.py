@@ -59,6 +59,16 @@ class Draws:
     """``{single-token target: [n, n_values]}``: each sampled target's distribution behind its own sampled
     prefix (several targets from one walk: :meth:`CausalEngine.query_many`)."""
 
+    def select(self, idx: np.ndarray, plan: Plan) -> Draws:
+        """The draws of rows ``idx`` as the answer to ``plan``."""
+
+        def pick(d: dict) -> dict:
+            return {k: v[idx] for k, v in d.items()}
+
+        values = {k: [v[i] for i in idx] for k, v in self.values.items()}
+        readout = None if self.readout is None else self.readout[idx]
+        return Draws(values, readout, pick(self.forced_logp), plan, pick(self.marginal), pick(self.evidence_logp), pick(self.readouts))
+
     @property
     def log_weights(self) -> np.ndarray | None:
         """Each draw's log likelihood weight (the sum over weighted evidence), or None without evidence."""
@@ -271,6 +281,8 @@ class Sampler:
 
     def _role(self, w: _Walk, v: str, var, vids: torch.Tensor) -> str:
         plan = w.plan
+        if v in plan.do_rows:
+            return "row_do"
         if v in plan.do:
             return "partial" if isinstance(plan.do[v], PartialSequence) else "do"
         if v in plan.weighted:
@@ -310,10 +322,24 @@ class Sampler:
 
     def _step_row_evidence(self, w: _Walk, v, var, vids, term) -> bool:
         """Each row's own evidence value: forced, its probability recorded for the draw's weight."""
+        w.evidence_logp[v] = self._force_rows(w, v, var, vids, term)
+        return False
+
+    def _step_row_do(self, w: _Walk, v, var, vids, term) -> bool:
+        """An intervention whose value is each row's own (``Plan.do_rows``). The history before it is fed on
+        its own first, so that rows which differ only in this value share its cache slot."""
+        w.forced_logp[v] = self._force_rows(w, v, var, vids, term, split=True)
+        return False
+
+    def _force_rows(self, w: _Walk, v, var, vids, term, split: bool = False) -> torch.Tensor:
+        """Feed each row's own value of ``v``; ``[m, 2]`` as for :meth:`_force`. ``split``: feed what is pending
+        (the history up to ``v``'s start token) before the values."""
         lists = [self.tokenizer.encode_value(v, x) for x in w.rows[v].tolist()]
         k = max(len(x) for x in lists)
+        head = w.flush(keep=1) if split else None
         w.push_rows(lists, v)
-        logits = w.flush(keep=k + 1)  # [m, k + 1, V]; position j predicts token j (right padding)
+        logits = w.flush(keep=k + 1) if head is None else torch.cat([head, w.flush(keep=k)], 1)
+        # logits: [m, k + 1, V]; position j predicts token j (right padding)
         lp = torch.log_softmax(logits.float(), -1)
         allowed_lp = self._allowed_logp(lp, var, vids, term)
         out = torch.zeros(w.m, 2)
@@ -328,8 +354,7 @@ class Sampler:
                 per_tok = torch.cat([per_tok, end[None]])
             out[i] = torch.stack([per_tok.sum(), per_tok.min()]) if len(per_tok) else 0.0
         w.values[v] = lists
-        w.evidence_logp[v] = out.cpu()
-        return False
+        return out.cpu()
 
     def _force(self, w: _Walk, v, var, vids, term, value) -> torch.Tensor:
         """Feed ``value``'s tokens; ``[m, 2]``: log p(whole value | context), log of its least likely token."""
@@ -486,6 +511,7 @@ _ROLES = {
     "do": Sampler._step_do,
     "evidence": Sampler._step_evidence,
     "row_evidence": Sampler._step_row_evidence,
+    "row_do": Sampler._step_row_do,
     "given": Sampler._step_given,
     "readout": Sampler._step_readout,
     "marginal": Sampler._step_marginal,
