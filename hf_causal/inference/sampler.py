@@ -67,7 +67,15 @@ class Draws:
 
         values = {k: [v[i] for i in idx] for k, v in self.values.items()}
         readout = None if self.readout is None else self.readout[idx]
-        return Draws(values, readout, pick(self.forced_logp), plan, pick(self.marginal), pick(self.evidence_logp), pick(self.readouts))
+        return Draws(
+            values,
+            readout,
+            pick(self.forced_logp),
+            plan,
+            pick(self.marginal),
+            pick(self.evidence_logp),
+            pick(self.readouts),
+        )
 
     @property
     def log_weights(self) -> np.ndarray | None:
