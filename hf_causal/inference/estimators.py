@@ -4,6 +4,9 @@ Each one plans the query (:mod:`.planner`), walks it (:mod:`.sampler`) and avera
 quantities. A single-token target is never sampled: its distribution is read from the softmax behind
 each sampled context (a Rao-Blackwellised Monte Carlo estimate). Contrasts use the same seed, hence
 the same contexts, in both arms (common random numbers); the sign is treated minus control.
+
+Over 500 lines: the estimands share their private helpers (the arms of a contrast, read-outs, weights,
+diagnostics); split, each module would import most of the others'.
 """
 
 from __future__ import annotations

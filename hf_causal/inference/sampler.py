@@ -10,6 +10,7 @@ function (``_ROLES``):
 ``given``       a conditioned-on value (exact prefix conditioning), the same for all rows or from each data row
 ``evidence``    evidence that is not a prefix: forced, and its probability kept as the draw's weight
 ``row_evidence``  the same for each data row's own value (rows whose columns are not an initial segment)
+``row_do``      an intervened value that each data row carries (both arms of a contrast in one walk)
 ``readout``     the target: its distribution read from the softmax, never sampled
 ``marginal``    the last variable before a single-token target, summed out exactly
 ``token``       a single-token variable, sampled from the softmax over its values
@@ -19,6 +20,8 @@ function (``_ROLES``):
 Sampling restricts every token to what the variable may emit, feeds runs of forced tokens in one
 forward pass, and is deterministic for a fixed seed: batch ``b`` is seeded by ``(seed, b)``, so the
 draws do not depend on how batches are split across processes.
+
+Over 500 lines: the roles are one dispatch table over one walk's state; they stay together.
 """
 
 from __future__ import annotations
