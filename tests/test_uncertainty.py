@@ -378,8 +378,10 @@ def test_both_arms_of_data_rows_from_one_walk_equal_two_walks(tiny_engine, demo_
     rows = demo_world_.sample(60, seed=4)
     args = ("biomarker", T, 1, 0, None, 60, 0, "high", rows)
     paired, plans = estimators._arms(tiny_engine, *args)
-    assert estimators._read_behind(plans[0], T, "biomarker")  # the one-walk path was taken
-    assert not estimators._read_behind(tiny_engine.planner.plan([Y], {T: 1}, None, readout=Y), T, Y)  # a mediator
+    assert estimators._read_behind(plans[0], rows, T, "biomarker")  # the one-walk path was taken
+    assert not estimators._read_behind(tiny_engine.planner.plan([Y], {T: 1}, None, readout=Y), rows, T, Y)  # a mediator
+    # a covariate the rows lack is sampled: two walks share it (one seed), two copies of a row would not
+    assert not estimators._read_behind(plans[0], rows.drop(columns="severity"), T, "biomarker")
     kw = {"data": rows, "event": "high", "seed": 0}
     one = [tiny_engine.ate("biomarker", T, 1, 0, **kw).estimate]
     one.append(tiny_engine.att("biomarker", T, 1, 0, estimator="aipw", **kw).estimate)

@@ -358,17 +358,21 @@ def _arms(
         )
         plans.append(plan)
         rowsets.append(rows)
-    if rowsets[0] is not None and all(_read_behind(p, treatment, outcome) for p in plans):
+    if rowsets[0] is not None and all(_read_behind(p, rowsets[0], treatment, outcome) for p in plans):
         return _paired_arms(engine, outcome, treatment, plans, rowsets[0], seed, event), plans
     return [_mu(engine, outcome, p, num_samples, seed, event, r) for p, r in zip(plans, rowsets)], plans
 
 
-def _read_behind(plan: Plan, treatment: str, outcome: str) -> bool:
-    """Whether the walk samples nothing after the treatment: the outcome is read out right behind it."""
+def _read_behind(plan: Plan, rows: pd.DataFrame, treatment: str, outcome: str) -> bool:
+    """Whether the walk samples nothing: every variable before the treatment comes from the rows (or is
+    given), and the outcome is read out right behind it. (A sampled variable would differ between two
+    copies of a row, where two walks with one seed share it: common random numbers.)"""
     if treatment not in plan.order or isinstance(plan.do[treatment], PartialSequence):
         return False
-    after = plan.order[plan.order.index(treatment) + 1 :]
-    return after == [outcome] and plan.readout == outcome and not (plan.weighted or plan.weighted_rows)
+    at = plan.order.index(treatment)
+    before, after = plan.order[:at], plan.order[at + 1 :]
+    from_rows = all(v in rows.columns or v in plan.given for v in before)
+    return from_rows and after == [outcome] and plan.readout == outcome and not (plan.weighted or plan.weighted_rows)
 
 
 def _paired_arms(engine: CausalEngine, outcome, treatment, plans, rows, seed, event):
