@@ -8,12 +8,18 @@ marr, nodegree, re74, re75. Every method sees the same rows.
 Engine figures:
 - ``engine``: ``CausalEngine.att(data=rows)``, both arms from the model, averaged over the treated rows;
 - ``engine (observed Y1)``: mean observed re78 of the treated minus the model's E[re78 | do(treat=0), x_i]
-  averaged over the treated rows (the usual regression-adjustment form of the ATT).
+  averaged over the treated rows (the usual regression-adjustment form of the ATT);
+- ``engine (AIPW)``: ``att(data=rows, estimator="aipw")``, the doubly robust ATT from the model's own
+  propensity and outcome read-outs, with its interval (whether it covers $1,794 is recorded). With
+  ``--ensemble K`` the engine is a crossfit ensemble of K members, each row scored by the member that did
+  not see it, and the AIPW ATT is also reported with the out-of-fold propensities Platt-calibrated
+  (``calibrate_propensity=True``).
 
 Peers (``pip install -e '.[bench]'``): DoWhy propensity-score matching and weighting (ATT), EconML
 DRLearner (effects averaged over the treated), and the naive difference in means.
 
-    python -m benchmarks.lalonde
+    python -m benchmarks.lalonde --seeds 0 1 2 3 4
+    python -m benchmarks.lalonde --seeds 0 1 2 3 4 --ensemble 5   # cross-fitted, K = 5
     python -m benchmarks.lalonde --smoke
 """
 
@@ -93,6 +99,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--learning-rate", type=float, default=3e-3)
     ap.add_argument("--bins", type=int, default=32)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument(
+        "--ensemble",
+        type=int,
+        default=0,
+        metavar="K",
+        help="train a crossfit ensemble of K members per seed (0: one model); the doubly robust ATT then scores "
+        "each row with the member that did not see it",
+    )
     ap.add_argument("--out", default="results/lalonde")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
@@ -105,6 +119,7 @@ def main(argv=None) -> dict:
     obs, experimental = load_lalonde()
     if args.smoke:
         args.epochs, args.seeds = 1, [0]
+        args.ensemble = min(args.ensemble, 2)
         obs = pd.concat([obs[obs.treat == 1].head(150), obs[obs.treat == 0].head(150)], ignore_index=True)
     out = Path(args.out)
     treated = obs[obs.treat == 1].reset_index(drop=True)
@@ -118,6 +133,7 @@ def main(argv=None) -> dict:
             learning_rate=args.learning_rate,
             eval_fraction=0.0,
             seed=seed,
+            **({"ensemble": {"k": args.ensemble, "method": "crossfit"}} if args.ensemble else {}),
         )
         eng = CausalEngine.from_pretrained(mdir)
         t0 = time.time()
@@ -125,14 +141,22 @@ def main(argv=None) -> dict:
         t_att = time.time() - t0
         t0 = time.time()
         y0 = eng.expectation("re78", do={"treat": 0}, data=treated, seed=seed)
+        t_y0 = time.time() - t0
         t0 = time.time()
         dr = eng.att("re78", "treat", 1, 0, data=obs, estimator="aipw", seed=seed)
         t_dr = time.time() - t0
+        y1_observed = float(treated.re78.mean()) - y0.estimate
         est = {
             "engine": (att.estimate, t_train + t_att),
             "engine (AIPW)": (dr.estimate, t_train + t_dr),
-            "engine (observed Y1)": (float(treated.re78.mean()) - y0.estimate, t_train + time.time() - t0),
+            "engine (observed Y1)": (y1_observed, t_train + t_y0),
         }
+        doubly_robust = {"engine (AIPW)": dr}
+        if args.ensemble:  # out-of-fold propensities: their Platt-calibrated version too
+            t0 = time.time()
+            cal = eng.att("re78", "treat", 1, 0, data=obs, estimator="aipw", seed=seed, calibrate_propensity=True)
+            est["engine (AIPW, calibrated propensity)"] = (cal.estimate, t_train + time.time() - t0)
+            doubly_robust["engine (AIPW, calibrated propensity)"] = cal
         est.update(_dowhy(obs))
         est.update(_econml(obs, seed))
         est["naive"] = (float(obs.loc[obs.treat == 1, "re78"].mean() - obs.loc[obs.treat == 0, "re78"].mean()), 0.0)
@@ -141,24 +165,41 @@ def main(argv=None) -> dict:
             "experimental_att": experimental,
             **{k: {"att": v, "abs_error": abs(v - experimental), "seconds": s} for k, (v, s) in est.items()},
         }
+        for name, d in doubly_robust.items():
+            rec[name].update(
+                se=float(d.se),
+                ci=[float(d.ci_low), float(d.ci_high)],
+                covers_experimental=bool(d.ci_low <= experimental <= d.ci_high),
+                clipped_rows=int(d.details["clipped_rows"]),
+                propensity_log_loss=d.details["propensity"]["log_loss"],
+                propensity_log_loss_marginal=d.details["propensity"]["log_loss_marginal"],
+            )
         results.append(rec)
+        print({k: (round(v["att"]) if isinstance(v, dict) else v) for k, v in rec.items()}, flush=True)
     methods = [k for k in results[0] if isinstance(results[0][k], dict)]
     summary = {
         m: {
             "att_mean": float(np.mean([r[m]["att"] for r in results])),
+            "att_sd": float(np.std([r[m]["att"] for r in results], ddof=1)) if len(results) > 1 else 0.0,
             "abs_error_mean": float(np.mean([r[m]["abs_error"] for r in results])),
             "abs_error_sd": float(np.std([r[m]["abs_error"] for r in results], ddof=1)) if len(results) > 1 else 0.0,
             "seconds_mean": float(np.mean([r[m]["seconds"] for r in results])),
+            **(
+                {"covered": int(sum(r[m]["covers_experimental"] for r in results))}
+                if "covers_experimental" in results[0][m]
+                else {}
+            ),
         }
         for m in methods
     }
     table = markdown_table(
-        ["method", "ATT ($)", "abs error vs experimental ($)", "fit s"],
+        ["method", "ATT ($, mean ± sd)", "abs error vs experimental ($)", "interval covers $1,794", "fit s"],
         [
             [
                 m,
-                f"{v['att_mean']:.0f}",
+                f"{v['att_mean']:.0f} ± {v['att_sd']:.0f}",
                 f"{v['abs_error_mean']:.0f} ± {v['abs_error_sd']:.0f}",
+                f"{v['covered']} of {len(results)}" if "covered" in v else "",
                 f"{v['seconds_mean']:.1f}",
             ]
             for m, v in summary.items()
@@ -166,7 +207,8 @@ def main(argv=None) -> dict:
     )
     print(
         f"\nLaLonde: {int((obs.treat == 1).sum())} NSW treated + {int((obs.treat == 0).sum())} CPS controls; "
-        f"experimental ATT ${experimental:.0f}; {len(results)} seed(s)\n\n{table}"
+        f"experimental ATT ${experimental:.0f}; {len(results)} seed(s)"
+        f"{f'; crossfit ensembles of {args.ensemble} members' if args.ensemble else ''}\n\n{table}"
     )
     result = {"config": vars(args), "experimental_att": experimental, "summary": summary, "runs": results}
     write_json(result, out / "lalonde.json")
