@@ -41,6 +41,7 @@ SETTINGS = {  # name: (world, rows)
     "sachs-2k": ("sachs", 2000),
     "child-2k": ("child", 2000),
     "alarm-2k": ("alarm", 2000),
+    "recode-20k": ("recode", 20000),  # our own network: a deterministic re-encoding (hf_causal.worlds.recode)
 }
 SCHEDULES = ("fixed-12", "early-stop", "auto")
 
