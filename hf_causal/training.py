@@ -196,9 +196,11 @@ def evaluate_nll(
     allowed: torch.Tensor | None = None,
     with_segments: bool = False,
 ) -> dict[str, float]:
-    """Held-out negative log-likelihood per variable (nats per row; a variable's start token included)."""
+    """Held-out negative log-likelihood per variable (nats per row): the predictions made at a variable's
+    tokens, i.e. its value and its end (the next start token or ``<eos>``), as
+    :class:`CausalDataCollator` attributes labels for ``loss_variables``; ``total`` is their sum."""
     model.eval()
-    tot = np.zeros(len(names) + 1)
+    tot = np.zeros(len(names))
     n_rows = 0
     collate = CausalDataCollator(pad_id, allowed, with_segments=with_segments)
     for s in range(0, len(dataset), batch_size):
@@ -212,13 +214,11 @@ def evaluate_nll(
         seg = torch.full_like(b["input_ids"], -1)
         for i, sg in enumerate(rows["segment_ids"]):
             seg[i, : len(sg)] = torch.as_tensor(sg)
-        seg = seg[:, 1:]
-        for j in range(len(names) + 1):
-            sel = valid & (seg == (j if j < len(names) else -1))
-            tot[j] += float(-(lp * sel).sum())
+        made_by = seg[:, :-1]  # label t is predicted at token t - 1: it belongs to that token's variable
+        for j in range(len(names)):
+            tot[j] += float(-(lp * (valid & (made_by == j))).sum())
         n_rows += len(feats)
     out = {n: tot[j] / max(n_rows, 1) for j, n in enumerate(names)}
-    out["<eos>"] = tot[-1] / max(n_rows, 1)
     out["total"] = float(tot.sum() / max(n_rows, 1))
     return out
 

@@ -51,13 +51,47 @@ def test_trains_and_reports_nll_per_variable(tmp_path):
     out = _run(tmp_path, eval_fraction=0.25)
     cfg = json.loads((out / "causal_config.json").read_text())
     nll = cfg["metrics"]["eval_nll_per_variable"]
-    assert set(nll) == {"Z", "A", "moves", "note", "Y", "<eos>", "total"}
-    assert all(v > 0 for k, v in nll.items() if k != "<eos>")
+    assert set(nll) == {"Z", "A", "moves", "note", "Y", "total"}
+    assert all(v > 0 for v in nll.values())
     assert abs(sum(v for k, v in nll.items() if k != "total") - nll["total"]) < 1e-3
     assert cfg["hf_causal_version"] and cfg["format_version"] == 1 and cfg["order_policy"] == "canonical"
     assert (out / "model.safetensors").exists() and not list(out.glob("*.bin")) and not list(out.glob("*.pt"))
     eng = CausalEngine.from_pretrained(out)
     assert eng.sample(3, seed=0).shape == (3, 5)
+
+
+def test_nll_per_variable_counts_what_loss_variables_trains(tmp_path):
+    """A variable's held-out NLL is the loss its mechanism is trained on with ``loss_variables: [it]``: the
+    predictions made at its tokens (its value and its end), as the collator labels them. The text's end event
+    belongs to the text; attributed by the labelled token instead, it would land on the next variable."""
+    import torch
+    from datasets import Dataset
+
+    from hf_causal.sequencify import Sequencifier
+    from hf_causal.training import CausalDataCollator, evaluate_nll
+
+    eng = CausalEngine.from_pretrained(_run(tmp_path))
+    seq = Sequencifier(eng.tokenizer)
+    ids, seg = zip(*(seq.encode_row(r) for r in ROWS.head(8).to_dict("records")))
+    ds = Dataset.from_dict({"input_ids": list(ids), "segment_ids": list(seg)})
+    names = list(eng.graph.order)
+    nll = evaluate_nll(eng.model, ds, names, eng.tokenizer.pad_id)
+    feats = [{"input_ids": x, "segment_ids": g} for x, g in zip(ids, seg)]
+    with torch.no_grad():
+        for j, name in enumerate(names):
+            b = CausalDataCollator(eng.tokenizer.pad_id, loss_segments=[j])(feats)
+            logits = eng.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1]
+            ce = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), b["labels"][:, 1:].reshape(-1), reduction="sum"
+            )
+            assert abs(float(ce) / len(feats) - nll[name]) < 1e-4, name
+            if name == "note":  # attributed by the labelled token's own variable, the text's end would be Y's
+                lp = torch.log_softmax(logits, -1).gather(-1, b["input_ids"][:, 1:, None])[..., 0]
+                seg_t = torch.full_like(b["input_ids"], -1)
+                for i, g in enumerate(seg):
+                    seg_t[i, : len(g)] = torch.as_tensor(g)
+                own = seg_t[:, 1:] == j
+                assert abs(float(-(lp * own).sum()) / len(feats) - nll[name]) > 1e-3
 
 
 def test_random_order_policy_walks_only_what_a_query_needs(tmp_path):
