@@ -322,6 +322,7 @@ def mechanism_loss(
     key_mask: torch.Tensor,
     mechanism: Mechanism,
     labels: torch.Tensor,
+    num_items_in_batch: int | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The training loss of :func:`mechanism_forward` (mean cross-entropy of ``labels[:, 1:]`` at the positions
     before them), computing each stream only at the tokens the labelled predictions depend on.
@@ -331,7 +332,9 @@ def mechanism_loss(
     which read only their own segments' earlier content. So the prediction stream runs on the segments that
     hold a labelled prediction (with ``loss_variables``, those variables only) and the content stream on the
     segments some of them read: the loss equals the dense forward's to float precision (a test checks it)
-    while, e.g., a text parent with ``loss_variables: [keyword, accepted]`` runs one stream, not two."""
+    while, e.g., a text parent with ``loss_variables: [keyword, accepted]`` runs one stream, not two.
+    ``num_items_in_batch`` (the Trainer's count of labels over the accumulated micro-batches and processes):
+    the summed loss over it, so gradient accumulation and several processes give the full batch's mean."""
     base = base_of(model)
     arch = _arch(base)
     dev = input_ids.device
@@ -373,7 +376,18 @@ def mechanism_loss(
         h = arch.finish(i, h, ctx)
     logits = arch.head(h)
     y = target.gather(1, ih).masked_fill(~vh, -100)
-    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=-100)
+    return _token_loss(logits, y, num_items_in_batch)
+
+
+def _token_loss(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+    """Cross-entropy over the labelled positions: their mean, or their sum over ``num_items_in_batch``."""
+    flat = logits.reshape(-1, logits.shape[-1]).float()
+    if num_items_in_batch is None:
+        return nn.functional.cross_entropy(flat, labels.reshape(-1), ignore_index=-100)
+    total = nn.functional.cross_entropy(flat, labels.reshape(-1), ignore_index=-100, reduction="sum")
+    if torch.is_tensor(num_items_in_batch):
+        num_items_in_batch = num_items_in_batch.to(total.device)
+    return total / num_items_in_batch
 
 
 def cached_forward(
@@ -416,8 +430,15 @@ class _MechanismMixin:
 
     mechanism: Mechanism | None = None
 
-    def forward(self, input_ids=None, attention_mask=None, labels=None, segment_ids=None, **kwargs):
+    def forward(
+        self, input_ids=None, attention_mask=None, labels=None, segment_ids=None, num_items_in_batch=None, **kwargs
+    ):
+        # ``num_items_in_batch``: the Trainer passes it because this forward takes **kwargs, and then no longer
+        # divides the loss by the accumulation steps (nor averages it over processes): the loss must be the
+        # sum over it, as the library's own causal-LM loss is
         if segment_ids is None or self.mechanism is None:
+            if num_items_in_batch is not None:
+                kwargs["num_items_in_batch"] = num_items_in_batch
             return super().forward(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs)
         from transformers.modeling_outputs import CausalLMOutput
 
@@ -425,13 +446,11 @@ class _MechanismMixin:
         seg = torch.where(segment_ids < 0, n, segment_ids)
         mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
         if labels is not None and self.training:  # a training step needs the loss only: the sparse streams
-            return CausalLMOutput(loss=mechanism_loss(self, input_ids, seg, mask, self.mechanism, labels))
-        logits, _ = mechanism_forward(self, input_ids, seg, mask, self.mechanism)
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(
-                logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1), ignore_index=-100
+            return CausalLMOutput(
+                loss=mechanism_loss(self, input_ids, seg, mask, self.mechanism, labels, num_items_in_batch)
             )
+        logits, _ = mechanism_forward(self, input_ids, seg, mask, self.mechanism)
+        loss = None if labels is None else _token_loss(logits[:, :-1], labels[:, 1:], num_items_in_batch)
         return CausalLMOutput(loss=loss, logits=logits)
 
 

@@ -136,7 +136,8 @@ def _causal_trainer_class():
 
 
 class CausalDataCollator:
-    """Right-pads ``input_ids`` with the pad id; labels are the inputs with padding at -100.
+    """Right-pads ``input_ids`` with the pad id; labels are the inputs with padding (and the first token, which
+    nothing predicts) at -100.
 
     With ``allowed`` (see :func:`~hf_causal.attention.segment_attention_matrix`) the attention
     mask is 4-D: each variable's tokens attend only to their own and their parents' tokens. With
@@ -170,6 +171,9 @@ class CausalDataCollator:
             if self.allowed is not None or self.loss_segments is not None or self.with_segments:
                 seg[i, : len(x)] = torch.as_tensor(f["segment_ids"], dtype=torch.long)
         labels = ids.masked_fill(mask == 0, -100)
+        # the first token is never predicted: unlabelled, the Trainer's label count (num_items_in_batch, which the
+        # loss is summed over) is the number of predictions
+        labels[:, 0] = -100
         if self.loss_segments is not None:  # only the predictions these variables' mechanisms make
             # label t is predicted at position t - 1: it belongs to the variable of token t - 1. A variable's
             # start token is the previous variable's end event (the end of a text); its last token predicts

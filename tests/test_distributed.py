@@ -84,3 +84,38 @@ def test_monte_carlo_split_across_two_processes_gives_the_same_answer(tiny_model
     for k, v in ref["probabilities"].items():  # same draws; only float summation order (threads) may differ
         assert abs(two["result"]["probabilities"][k]["p"] - v["p"]) < 1e-7
         assert abs(two["result"]["probabilities"][k]["se"] - v["se"]) < 1e-7
+
+
+def test_two_processes_take_the_one_process_step(tmp_path):
+    """Two processes x 4 rows make the same SGD step as one process with all 8 (``attention: local``, the
+    mechanism loss). Under a launch the Trainer scales the loss by the number of processes and expects it
+    normalised by the label count of the whole step; a mechanism loss that ignored that count stepped 2x."""
+    from safetensors.torch import load_file
+    from test_training import GRAPH, ROWS
+
+    data = tmp_path / "rows.csv"
+    ROWS.head(8).to_csv(data, index=False)
+    base = {"graph": GRAPH, "data": str(data), "attention": "local", "n_embd": 16, "max_steps": 1, "optim": "sgd"}
+    base.update(max_grad_norm=0.0, lr_scheduler_type="constant", warmup_steps=0, eval_fraction=0.0, seed=3)
+    base.update(learning_rate=0.5, logging_steps=100000)
+    one = {**base, "per_device_train_batch_size": 8, "output_dir": str(tmp_path / "one")}
+    hf_causal.train(one)
+    rfile = tmp_path / "two.yaml"
+    rfile.write_text(  # sort_keys=False: the variables keep their order, and so do the sequences
+        yaml.safe_dump({**base, "per_device_train_batch_size": 4, "output_dir": str(tmp_path / "two")}, sort_keys=False)
+    )
+    exe = Path(sys.executable).parent / "hf-causal"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hf_causal.cli"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run(
+        cmd + ["train", str(rfile), "--accelerate-config", "cpu2"], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((tmp_path / "two" / "causal_config.json").read_text())["metrics"]["world_size"] == 2
+    w1, w2 = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("one", "two"))
+    hf_causal.train({**one, "learning_rate": 0.0, "output_dir": str(tmp_path / "start")})
+    w0 = load_file(str(tmp_path / "start" / "model.safetensors"))
+    moved = max(float((w1[k] - w0[k]).abs().max()) for k in w1)
+    assert moved > 1e-3
+    for k in w1:
+        assert float((w1[k] - w2[k]).abs().max()) < 1e-3 * moved, k

@@ -286,7 +286,9 @@ def test_loss_variables_mask_the_rest_and_the_engine_refuses_to_sample_them(tmp_
     # token (7) is segment 0's end event, predicted at segment 0's last token
     assert b["labels"].tolist() == [[-100, -100, -100, 8, 9], [-100, -100, -100, -100, -100]]
     assert CausalDataCollator(0, None, loss_segments=[0])(feats)["labels"].tolist()[0] == [-100, 6, 7, -100, -100]
-    assert CausalDataCollator(0)(feats)["labels"].tolist()[0] == [5, 6, 7, 8, 9]
+    # without loss_variables every prediction is labelled; the first token is predicted by nothing, so the
+    # Trainer's label count (num_items_in_batch) is the number of predictions: 4 + 1, not 5 + 2
+    assert CausalDataCollator(0)(feats)["labels"].tolist() == [[-100, 6, 7, 8, 9], [-100, 6, -100, -100, -100]]
 
     keep = ["treatment", "biomarker", "recovery"]
     common = {"world": "demo", "world_rows": 1500, "num_train_epochs": 2, "logging_steps": 10**6}
@@ -301,3 +303,65 @@ def test_loss_variables_mask_the_rest_and_the_engine_refuses_to_sample_them(tmp_
     with pytest.raises(RecipeError, match="loss_variables.*'outcome'"):
         train({**common, "loss_variables": ["outcome"], "output_dir": str(tmp_path / "bad")})
     assert not (tmp_path / "bad" / "causal_config.json").exists()
+
+
+@pytest.mark.parametrize("attention", ["local", "full"])
+def test_gradient_accumulation_takes_the_full_batchs_step(tmp_path, attention):
+    """4 rows x 2 accumulated micro-batches make the same SGD step as one batch of 8. The Trainer hands a
+    forward that takes **kwargs the label count of the whole step (``num_items_in_batch``) and stops dividing
+    by the accumulation steps; a mechanism loss that ignored it made this step twice as long (and, under
+    ``accelerate launch``, num_processes times)."""
+    from safetensors.torch import load_file
+
+    rows = ROWS.head(8)
+    step = {
+        "attention": attention,
+        "max_steps": 1,
+        "optim": "sgd",
+        "max_grad_norm": 0.0,
+        "lr_scheduler_type": "constant",
+    }
+    step.update(warmup_steps=0, eval_fraction=0.0, seed=3)
+
+    def weights(name, **kw):
+        out = _run(tmp_path / name, rows=rows, **step, **kw)
+        return load_file(str(out / "model.safetensors"))
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "c").mkdir()
+    start = weights("c", learning_rate=0.0, per_device_train_batch_size=8)
+    full = weights("a", learning_rate=0.5, per_device_train_batch_size=8)
+    accumulated = weights("b", learning_rate=0.5, per_device_train_batch_size=4, gradient_accumulation_steps=2)
+    moved = max(float((full[k] - start[k]).abs().max()) for k in full)
+    assert moved > 1e-3  # the step did something
+    for k in full:
+        diff = float((full[k] - accumulated[k]).abs().max())
+        assert diff < 1e-3 * moved, (k, diff, moved)
+    # and that step is SGD's on the mean loss over the 8 rows' predictions (not over their tokens: the first
+    # token of a row is predicted by nothing, and counting it shrank the step by 8 / (tokens of the batch))
+    import torch
+
+    from hf_causal.sequencify import Sequencifier
+    from hf_causal.training import CausalDataCollator
+
+    eng = CausalEngine.from_pretrained(tmp_path / "c" / "out")
+    ids, seg = zip(*(Sequencifier(eng.tokenizer).encode_row(r) for r in rows.to_dict("records")))
+    b = CausalDataCollator(eng.tokenizer.pad_id, with_segments=True)(
+        [{"input_ids": x, "segment_ids": g} for x, g in zip(ids, seg)]
+    )
+    model = eng.model.train()
+    for prm in model.parameters():
+        prm.requires_grad_(True)
+    if attention == "full":
+        loss = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]).loss
+    else:  # the loaded model is the plain class: the training loss of mechanism attention, on its weights
+        from hf_causal.attention import segment_attention_matrix
+        from hf_causal.mechanisms import Mechanism, mechanism_loss
+
+        seg_ids = torch.where(b["segment_ids"] < 0, len(eng.graph.order), b["segment_ids"])
+        mechanism = Mechanism(attention, segment_attention_matrix(eng.graph))
+        loss = mechanism_loss(model, b["input_ids"], seg_ids, b["attention_mask"], mechanism, b["labels"])
+    loss.backward()
+    for k, prm in model.named_parameters():
+        if k in full:
+            diff = float((full[k] - start[k] + 0.5 * prm.grad).abs().max())
+            assert diff < 1e-3 * moved, (k, diff, moved)
