@@ -10,6 +10,7 @@ import pytest
 
 import hf_causal
 from hf_causal import CausalEngine, train
+from hf_causal.inference.diagnostics import propensity_fit
 from hf_causal.inference.doubly_robust import aipw_from_nuisances, between_fold_se, member_of_rows
 from hf_causal.inference.results import Estimate
 from hf_causal.inference.schema import parse_query
@@ -185,6 +186,30 @@ def test_doubly_robust_is_doubly_robust():
     att_exact = w.att(Y, T, 1, 0)
     est_att, se_att, _ = aipw_from_nuisances("ATT", y, a, const, const, e1, 1 - e1)
     assert abs(est_att - att_exact) < 3 * se_att + 0.01
+
+
+def test_att_clips_only_the_control_weight():
+    """The ATT needs overlap one way: controls that look nothing like the treated (e1 near 0) weigh e1 / e0,
+    nearly nothing. With the true propensity and a constant (wrong) outcome model the doubly robust ATT is
+    exact; holding e1 to at least the clip, as the ATE must, gives those controls up to 10x their weight and
+    misses (LaLonde: 92% of the rows are such CPS controls)."""
+    rng = np.random.default_rng(0)
+    n = 200_000
+    x = rng.random(n) < 0.2  # 20% of units are like the treated
+    e1 = np.where(x, 0.5, 0.001)
+    a = (rng.random(n) < e1).astype(int)
+    y0 = np.where(x, 1.0, 5.0) + rng.normal(0, 0.1, n)  # the unlike controls have other outcomes
+    y = y0 + 2.0 * a  # effect 2 on the treated
+    const = np.zeros(n)  # an outcome model that knows nothing
+    est, se, clipped = aipw_from_nuisances("ATT", y, a, const, const, e1, 1 - e1, clip=0.01)
+    assert abs(est - 2.0) < 3 * se + 0.02 and clipped == 0
+    e1_held = np.clip(e1, 0.01, 0.99)  # the two-sided clip
+    wrong, se_w, _ = aipw_from_nuisances("ATT", y, a, const, const, e1_held, 1 - e1_held, clip=0.0)
+    assert abs(wrong - 2.0) > 10 * se_w + 0.2  # 1.64: the unlike controls' outcomes (5) weigh 10x
+    ate, _, clipped_ate = aipw_from_nuisances("ATE", y, a, const, const, e1, 1 - e1, clip=0.01)
+    assert clipped_ate == int((~x).sum())  # the ATE divides by e1: it must hold it to the clip
+    fit = propensity_fit("t", a, e1, 1 - e1, 0.01, cross_fitted=False, estimand="ATT")
+    assert fit["share_clipped"] == 0.0
 
 
 def test_between_fold_se_sees_member_to_member_differences_the_influence_function_misses():

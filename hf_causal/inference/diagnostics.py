@@ -91,12 +91,19 @@ def positivity(
 
 
 def propensity_fit(
-    treatment: str, a: np.ndarray, e1: np.ndarray, e0: np.ndarray, clip: float, cross_fitted: bool, share: float = 0.1
+    treatment: str,
+    a: np.ndarray,
+    e1: np.ndarray,
+    e0: np.ndarray,
+    clip: float,
+    cross_fitted: bool,
+    share: float = 0.1,
+    estimand: str = "ATE",
 ) -> dict[str, Any]:
     """How well the propensities ``e1``/``e0`` (of the treated and control values) predict the observed
     treatments ``a`` (1, 0, or -1 for another value), as a ``details["propensity"]`` entry, with a
     :class:`CausalWarning` when they predict worse than the marginal rates or when over ``share`` of the rows
-    are clipped.
+    are clipped (for the ATT only a control probability below ``clip`` is: the ATT needs overlap one way).
 
     The log loss of the observed arm, -mean log e_{a_i}(x_i) over the rows in either arm, is compared with
     that of the arms' frequencies. A propensity that loses to the frequencies is overconfident (scored out of
@@ -118,7 +125,10 @@ def propensity_fit(
     rate = np.where(a == 1, (a == 1).mean(), (a == 0).mean())[arm]
     log_loss = float(-np.mean(np.log(np.clip(e_obs, 1e-12, 1.0))))
     marginal = float(-np.mean(np.log(rate)))
-    extreme = (np.minimum(e1, 1 - e1) < clip) | (np.minimum(e0, 1 - e0) < clip)
+    if estimand == "ATT":  # as aipw_from_nuisances clips: the control weight e1 / e0 only
+        extreme = e0 < clip
+    else:
+        extreme = (np.minimum(e1, 1 - e1) < clip) | (np.minimum(e0, 1 - e0) < clip)
     scored = "cross-fitted" if cross_fitted else "not cross-fitted"
     diag = {
         "log_loss": log_loss,
@@ -139,10 +149,14 @@ def propensity_fit(
             stacklevel=4,
         )
     if extreme.mean() > share:
+        what = (
+            f"a probability of the control value of {treatment!r} below {clip:g}"
+            if estimand == "ATT"
+            else f"a propensity of {treatment!r} outside [{clip:g}, {1 - clip:g}]"
+        )
         warnings.warn(
-            f"{int(extreme.sum())} of {len(extreme)} rows have a propensity of {treatment!r} outside "
-            f"[{clip:g}, {1 - clip:g}] and were clipped (poor overlap): the doubly robust estimate leans on the "
-            "outcome model there",
+            f"{int(extreme.sum())} of {len(extreme)} rows have {what} and were clipped (poor overlap): the doubly "
+            "robust estimate leans on the outcome model there",
             CausalWarning,
             stacklevel=4,
         )

@@ -107,16 +107,23 @@ def aipw_from_nuisances(
     clip: float = 0.01,
 ) -> tuple[float, float, int]:
     """``(estimate, influence-function se, clipped rows)`` from per-row nuisances; ``a`` is 1 (treated),
-    0 (control) or -1 (another treatment value, which enters only through mu)."""
-    clipped = int(((e1 < clip) | (e1 > 1 - clip) | (e0 < clip) | (e0 > 1 - clip)).sum())
-    e1, e0 = np.clip(e1, clip, 1 - clip), np.clip(e0, clip, 1 - clip)
+    0 (control) or -1 (another treatment value, which enters only through mu).
+
+    Clipping: the ATE and CATE divide by both propensities, so both are held to ``[clip, 1 - clip]``. The
+    ATT weighs a control by e1 / e0 and needs overlap one way only: a control that looks nothing like the
+    treated (e1 near 0) should weigh nearly nothing, so only e0 is held to at least ``clip``. (Raising e1 to
+    ``clip`` there gave LaLonde's 14,800 CPS controls with e1 < 0.01 ten times their weight.)"""
     t1, t0 = (a == 1).astype(float), (a == 0).astype(float)
     if estimand == "ATT":
+        clipped = int((e0 < clip).sum())
+        e0 = np.maximum(e0, clip)
         p1 = t1.mean()
         psi = (t1 * (y - mu0) - t0 * e1 / e0 * (y - mu0)) / p1
         est = float(psi.mean())
         phi = psi - t1 * est / p1  # influence function of the ratio estimator
     else:
+        clipped = int(((e1 < clip) | (e1 > 1 - clip) | (e0 < clip) | (e0 > 1 - clip)).sum())
+        e1, e0 = np.clip(e1, clip, 1 - clip), np.clip(e0, clip, 1 - clip)
         psi = mu1 - mu0 + t1 * (y - mu1) / e1 - t0 * (y - mu0) / e0
         est = float(psi.mean())
         phi = psi
@@ -295,7 +302,7 @@ def aipw(
             )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            before = propensity_fit(treatment, a, e1, e0, clip, cross_fitted=True)
+            before = propensity_fit(treatment, a, e1, e0, clip, cross_fitted=True, estimand=estimand)
         (e1, s1, b1), (e0, s0, b0) = calibrated(e1, a == 1), calibrated(e0, a == 0)
         calibration = {
             "method": "platt",
@@ -303,7 +310,7 @@ def aipw(
             "control": {"slope": s0, "intercept": b0},
             "log_loss_before": before["log_loss"],
         }
-    fit = propensity_fit(treatment, a, e1, e0, clip, cross_fitted=crossfit)
+    fit = propensity_fit(treatment, a, e1, e0, clip, cross_fitted=crossfit, estimand=estimand)
     if calibration:
         fit["calibration"] = calibration
     est, se_if, clipped = aipw_from_nuisances(estimand, y, a, mu1, mu0, e1, e0, clip)
