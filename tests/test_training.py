@@ -32,6 +32,18 @@ ROWS = pd.DataFrame(
     }
 )
 FAST = {"num_train_epochs": 1, "n_embd": 16, "logging_steps": 100000}
+# exactly one plain SGD step on all the rows, nothing that rescales it (clipping, schedule, warm-up)
+ONE_SGD_STEP = {"max_steps": 1, "optim": "sgd", "max_grad_norm": 0.0, "lr_scheduler_type": "constant"}
+ONE_SGD_STEP.update(warmup_steps=0, eval_fraction=0.0, seed=3)
+
+
+def assert_same_step(reference: dict, other: dict, start: dict) -> None:
+    """``other`` (weights) took ``reference``'s step from ``start``, to 1e-3 of its largest move, which is real."""
+    moved = max(float((reference[k] - start[k]).abs().max()) for k in reference)
+    assert moved > 1e-3  # the step did something
+    for k in reference:
+        diff = float((reference[k] - other[k]).abs().max())
+        assert diff < 1e-3 * moved, (k, diff, moved)
 
 
 def _run(tmp_path, graph=GRAPH, rows=ROWS, **kw):
@@ -79,7 +91,7 @@ def test_nll_per_variable_counts_what_loss_variables_trains(tmp_path):
     feats = [{"input_ids": x, "segment_ids": g} for x, g in zip(ids, seg)]
     with torch.no_grad():
         for j, name in enumerate(names):
-            b = CausalDataCollator(eng.tokenizer.pad_id, loss_segments=[j])(feats)
+            b = CausalDataCollator(eng.tokenizer.pad_id, loss_segments=[j], with_segments=True)(feats)
             logits = eng.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1]
             ce = torch.nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), b["labels"][:, 1:].reshape(-1), reduction="sum"
@@ -87,10 +99,7 @@ def test_nll_per_variable_counts_what_loss_variables_trains(tmp_path):
             assert abs(float(ce) / len(feats) - nll[name]) < 1e-4, name
             if name == "note":  # attributed by the labelled token's own variable, the text's end would be Y's
                 lp = torch.log_softmax(logits, -1).gather(-1, b["input_ids"][:, 1:, None])[..., 0]
-                seg_t = torch.full_like(b["input_ids"], -1)
-                for i, g in enumerate(seg):
-                    seg_t[i, : len(g)] = torch.as_tensor(g)
-                own = seg_t[:, 1:] == j
+                own = b["segment_ids"][:, 1:] == j
                 assert abs(float(-(lp * own).sum()) / len(feats) - nll[name]) > 1e-3
 
 
@@ -314,28 +323,16 @@ def test_gradient_accumulation_takes_the_full_batchs_step(tmp_path, attention):
     from safetensors.torch import load_file
 
     rows = ROWS.head(8)
-    step = {
-        "attention": attention,
-        "max_steps": 1,
-        "optim": "sgd",
-        "max_grad_norm": 0.0,
-        "lr_scheduler_type": "constant",
-    }
-    step.update(warmup_steps=0, eval_fraction=0.0, seed=3)
 
     def weights(name, **kw):
-        out = _run(tmp_path / name, rows=rows, **step, **kw)
+        out = _run(tmp_path / name, rows=rows, attention=attention, **ONE_SGD_STEP, **kw)
         return load_file(str(out / "model.safetensors"))
 
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "c").mkdir()
     start = weights("c", learning_rate=0.0, per_device_train_batch_size=8)
     full = weights("a", learning_rate=0.5, per_device_train_batch_size=8)
     accumulated = weights("b", learning_rate=0.5, per_device_train_batch_size=4, gradient_accumulation_steps=2)
-    moved = max(float((full[k] - start[k]).abs().max()) for k in full)
-    assert moved > 1e-3  # the step did something
-    for k in full:
-        diff = float((full[k] - accumulated[k]).abs().max())
-        assert diff < 1e-3 * moved, (k, diff, moved)
+    assert_same_step(full, accumulated, start)
     # and that step is SGD's on the mean loss over the 8 rows' predictions (not over their tokens: the first
     # token of a row is predicted by nothing, and counting it shrank the step by 8 / (tokens of the batch))
     import torch
@@ -361,7 +358,6 @@ def test_gradient_accumulation_takes_the_full_batchs_step(tmp_path, attention):
         mechanism = Mechanism(attention, segment_attention_matrix(eng.graph))
         loss = mechanism_loss(model, b["input_ids"], seg_ids, b["attention_mask"], mechanism, b["labels"])
     loss.backward()
-    for k, prm in model.named_parameters():
-        if k in full:
-            diff = float((full[k] - start[k] + 0.5 * prm.grad).abs().max())
-            assert diff < 1e-3 * moved, (k, diff, moved)
+    sgd = {k: start[k] - 0.5 * prm.grad for k, prm in model.named_parameters() if k in full}
+    assert set(sgd) == set(full)  # every saved weight is checked against SGD
+    assert_same_step(full, sgd, start)

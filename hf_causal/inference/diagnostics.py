@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import CausalWarning
 
-__all__ = ["positivity", "extrapolation", "propensity_fit"]
+__all__ = ["positivity", "extrapolation", "propensity_fit", "clipped_rows"]
 
 
 def extrapolation(extrapolated: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,6 +90,15 @@ def positivity(
     return diag
 
 
+def clipped_rows(estimand: str, e1: np.ndarray, e0: np.ndarray, clip: float) -> np.ndarray:
+    """The rows whose propensities a doubly robust ``estimand`` clips: for the ATT only those whose control
+    probability is below ``clip`` (it weighs a control by e1 / e0, so it needs overlap one way); for the ATE
+    and CATE those with either propensity outside ``[clip, 1 - clip]`` (they divide by both)."""
+    if estimand == "ATT":
+        return e0 < clip
+    return (np.minimum(e1, 1 - e1) < clip) | (np.minimum(e0, 1 - e0) < clip)
+
+
 def propensity_fit(
     treatment: str,
     a: np.ndarray,
@@ -125,10 +134,7 @@ def propensity_fit(
     rate = np.where(a == 1, (a == 1).mean(), (a == 0).mean())[arm]
     log_loss = float(-np.mean(np.log(np.clip(e_obs, 1e-12, 1.0))))
     marginal = float(-np.mean(np.log(rate)))
-    if estimand == "ATT":  # as aipw_from_nuisances clips: the control weight e1 / e0 only
-        extreme = e0 < clip
-    else:
-        extreme = (np.minimum(e1, 1 - e1) < clip) | (np.minimum(e0, 1 - e0) < clip)
+    extreme = clipped_rows(estimand, e1, e0, clip)
     scored = "cross-fitted" if cross_fitted else "not cross-fitted"
     diag = {
         "log_loss": log_loss,

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import DataError, QueryError, UnsupportedQueryError
 from ..interventions import PartialSequence
-from .diagnostics import propensity_fit
+from .diagnostics import clipped_rows, propensity_fit
 from .planner import same_value
 from .results import Z95, Estimate, fmt_values
 
@@ -114,15 +114,14 @@ def aipw_from_nuisances(
     treated (e1 near 0) should weigh nearly nothing, so only e0 is held to at least ``clip``. (Raising e1 to
     ``clip`` there gave LaLonde's 14,800 CPS controls with e1 < 0.01 ten times their weight.)"""
     t1, t0 = (a == 1).astype(float), (a == 0).astype(float)
+    clipped = int(clipped_rows(estimand, e1, e0, clip).sum())
     if estimand == "ATT":
-        clipped = int((e0 < clip).sum())
         e0 = np.maximum(e0, clip)
         p1 = t1.mean()
         psi = (t1 * (y - mu0) - t0 * e1 / e0 * (y - mu0)) / p1
         est = float(psi.mean())
         phi = psi - t1 * est / p1  # influence function of the ratio estimator
     else:
-        clipped = int(((e1 < clip) | (e1 > 1 - clip) | (e0 < clip) | (e0 > 1 - clip)).sum())
         e1, e0 = np.clip(e1, clip, 1 - clip), np.clip(e0, clip, 1 - clip)
         psi = mu1 - mu0 + t1 * (y - mu1) / e1 - t0 * (y - mu0) / e0
         est = float(psi.mean())
