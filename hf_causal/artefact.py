@@ -230,11 +230,17 @@ def load_parts(repo_or_dir: str | Path, revision: str | None = None):
     tok = tokenizer_for(config, hf_tok, path)
     folders = member_folders(path, config)
     if config.adapter == "lora" and len(folders) > 1:
-        model = load_weights(folders[0], tok, base_model=config.base_model, adapter_name="member-0")
+        model = load_weights(
+            folders[0], tok, base_model=config.base_model, adapter_name="member-0", attention=config.attention
+        )
         for j, f in enumerate(folders[1:], start=1):
             try:
                 model.load_adapter(str(f), adapter_name=f"member-{j}", is_trainable=False)
             except Exception as e:  # noqa: BLE001
                 raise ArtefactError(f"{f}: the adapter does not load ({type(e).__name__}: {e})") from None
         return [(model, f"member-{j}") for j in range(len(folders))], tok, config
-    return [(load_weights(f, tok, base_model=config.base_model), None) for f in folders], tok, config
+    return (
+        [(load_weights(f, tok, base_model=config.base_model, attention=config.attention), None) for f in folders],
+        tok,
+        config,
+    )

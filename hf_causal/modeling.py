@@ -160,13 +160,18 @@ def save_weights(model, path: str | Path) -> None:
         model.save_pretrained(str(path))
 
 
-def load_weights(path: str | Path, tok, base_model: str | None = None, adapter_name: str = "default"):
+def load_weights(
+    path: str | Path, tok, base_model: str | None = None, adapter_name: str = "default", attention: str = "full"
+):
     """The model of a saved folder: full weights, or ``base_model`` + the LoRA adapter beside them.
 
     The base is rebuilt the way training built it (BERT with ``is_decoder=True``, embeddings
-    resized to the saved tokenizer) before the adapter is applied; never unpickles.
+    resized to the saved tokenizer, and for ``local``/``two_stream`` attention the model class whose
+    forward takes ``segment_ids``, with the graph's mechanism attached) before the adapter is applied;
+    never unpickles.
     """
     path = Path(path)
+    mechanisms = _uses_mechanisms(attention)
     adapter_cfg = path / "adapter_config.json"
     if adapter_cfg.exists():
         from peft import PeftModel
@@ -182,7 +187,8 @@ def load_weights(path: str | Path, tok, base_model: str | None = None, adapter_n
                 f"{adapter_cfg}: the base model {base} does not exist on this machine; set base_model_name_or_path "
                 "to a Hub id or local folder of the checkpoint the adapter was trained on"
             )
-        model, _ = load_base(base)
+        model, _ = load_base(base, mechanisms=mechanisms)
+        attach_mechanism(model, attention, tok.graph)
         model.resize_token_embeddings(len(tok), mean_resizing=False)
         try:
             model = PeftModel.from_pretrained(model, str(path), adapter_name=adapter_name, is_trainable=False)
@@ -191,6 +197,10 @@ def load_weights(path: str | Path, tok, base_model: str | None = None, adapter_n
     else:
         from transformers import AutoConfig, AutoModelForCausalLM, BertLMHeadModel
 
+        if mechanisms:
+            from .mechanisms import BertWithMechanisms, GPT2WithMechanisms
+
+            BertLMHeadModel, AutoModelForCausalLM = BertWithMechanisms, GPT2WithMechanisms  # noqa: N806
         safe = {"local_files_only": True, "trust_remote_code": False, "use_safetensors": True}
         try:
             cfg = AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
@@ -209,6 +219,7 @@ def load_weights(path: str | Path, tok, base_model: str | None = None, adapter_n
             raise ArtefactError(
                 f"{path}: the model does not load ({type(e).__name__}: {e}); re-download or re-train"
             ) from None
+        attach_mechanism(model, attention, tok.graph)
     model.eval()
     return model
 

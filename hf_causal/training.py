@@ -31,7 +31,7 @@ from .errors import DataError, RecipeError
 from .fileio import atomic_folder, atomic_write_json
 from .graph import CausalGraph
 from .mechanisms import MECHANISM_MODES
-from .modeling import architecture_of, attach_mechanism, build_model, model_summary, save_weights, without_tied_keys
+from .modeling import architecture_of, build_model, model_summary, save_weights, without_tied_keys
 from .recipes import given_keys, load_recipe, parse_recipe
 from .sequencify import Sequencifier, check_columns
 from .support import fit_support
@@ -495,8 +495,10 @@ class _Fit:
         done = folder / "member_metrics.json"
         if resume and done.exists():
             logger.warning("ensemble member %d was completed by an earlier run: reusing %s", j, folder)
-            model = load_weights(folder, self.tok, base_model=self.model_args.base_model)
-            return attach_mechanism(model, self.model_args.attention, self.graph), json.loads(done.read_text())
+            model = load_weights(
+                folder, self.tok, base_model=self.model_args.base_model, attention=self.model_args.attention
+            )
+            return model, json.loads(done.read_text())
         member_args = dc.replace(args, output_dir=str(folder / "trainer"), seed=args.seed + j)
         model, metrics = self.one(member_args, rows_ds, resume, time.time())
         if args.process_index == 0:

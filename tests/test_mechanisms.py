@@ -448,3 +448,24 @@ def test_one_layout_row_for_all_slots_changes_no_answer(recode_engines, monkeypa
         assert fast.diagnostics[k] == pytest.approx(v, abs=1e-6), k
     for v in fast.probs:
         assert fast.probs[v] == pytest.approx(slow.probs[v], abs=1e-6)
+
+
+def test_a_loaded_mechanism_model_runs_mechanism_attention(recode_engines):
+    """``engine.model`` of a ``local`` artefact is the class training used: its forward with ``segment_ids``
+    is mechanism attention, which differs from the full attention that a plain class would silently run."""
+    from hf_causal.sequencify import Sequencifier
+    from hf_causal.worlds.recode import recode_world
+
+    eng = recode_engines["local"]
+    row = recode_world().sample(1, seed=5).iloc[0].to_dict()
+    ids, seg = (torch.tensor([x]) for x in Sequencifier(eng.tokenizer).encode_row(row))
+    seg = torch.where(seg < 0, len(eng.graph.order), seg)
+    with torch.no_grad():
+        via_forward = eng.model(input_ids=ids, segment_ids=seg).logits
+        reference = mechanism_forward(
+            eng.model, ids, seg, torch.ones_like(ids), Mechanism("local", segment_attention_matrix(eng.graph))
+        )[0]
+        plain = eng.model(input_ids=ids).logits
+    assert (reference - plain).abs().max() > 1e-2  # full attention reads non-parents: a plain class differs
+    torch.testing.assert_close(via_forward, reference)
+    assert isinstance(eng.model, mechanism_class("gpt2"))

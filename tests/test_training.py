@@ -335,7 +335,6 @@ def test_gradient_accumulation_takes_the_full_batchs_step(tmp_path, attention):
     assert_same_step(full, accumulated, start)
     # and that step is SGD's on the mean loss over the 8 rows' predictions (not over their tokens: the first
     # token of a row is predicted by nothing, and counting it shrank the step by 8 / (tokens of the batch))
-    import torch
 
     from hf_causal.sequencify import Sequencifier
     from hf_causal.training import CausalDataCollator
@@ -348,15 +347,10 @@ def test_gradient_accumulation_takes_the_full_batchs_step(tmp_path, attention):
     model = eng.model.train()
     for prm in model.parameters():
         prm.requires_grad_(True)
-    if attention == "full":
-        loss = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]).loss
-    else:  # the loaded model is the plain class: the training loss of mechanism attention, on its weights
-        from hf_causal.attention import segment_attention_matrix
-        from hf_causal.mechanisms import Mechanism, mechanism_loss
-
-        seg_ids = torch.where(b["segment_ids"] < 0, len(eng.graph.order), b["segment_ids"])
-        mechanism = Mechanism(attention, segment_attention_matrix(eng.graph))
-        loss = mechanism_loss(model, b["input_ids"], seg_ids, b["attention_mask"], mechanism, b["labels"])
+    # the loaded model is the class that training used: with segment ids, a mechanism model's forward is
+    # mechanism attention's training loss (a plain class would drop them and run full attention)
+    segments = {} if attention == "full" else {"segment_ids": b["segment_ids"]}
+    loss = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"], **segments).loss
     loss.backward()
     sgd = {k: start[k] - 0.5 * prm.grad for k, prm in model.named_parameters() if k in full}
     assert set(sgd) == set(full)  # every saved weight is checked against SGD
