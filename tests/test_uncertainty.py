@@ -411,6 +411,7 @@ def test_both_arms_of_data_rows_from_one_walk_equal_two_walks(tiny_engine, demo_
     one = [tiny_engine.ate("biomarker", T, 1, 0, **kw).estimate]
     one.append(tiny_engine.att("biomarker", T, 1, 0, estimator="aipw", **kw).estimate)
     monkeypatch.setattr(estimators, "_read_behind", lambda *a: False)
+    tiny_engine._nuisance_cache.clear()  # else the AIPW below reuses the one-walk read-outs of the same rows
     separate, _ = estimators._arms(tiny_engine, *args)
     two = [tiny_engine.ate("biomarker", T, 1, 0, **kw).estimate]
     two.append(tiny_engine.att("biomarker", T, 1, 0, estimator="aipw", **kw).estimate)
@@ -420,3 +421,27 @@ def test_both_arms_of_data_rows_from_one_walk_equal_two_walks(tiny_engine, demo_
         assert d_p.plan.do[T] == d_s.plan.do[T]
     assert not np.allclose(paired[0][0], paired[1][0])  # the arms differ: the rows really were forced per arm
     np.testing.assert_allclose(one, two, atol=1e-6)
+
+
+def test_ate_and_att_on_the_same_rows_score_them_once(tiny_engine, demo_world_, monkeypatch):
+    """The doubly robust read-outs of a row set are kept on the engine: the ATT after the ATE of the same
+    rows scores nothing, and gives what a fresh scoring gives; other rows, a changed cell or another seed
+    are scored again."""
+    from hf_causal.inference import estimators
+
+    calls = []
+    arms = estimators._arms
+    monkeypatch.setattr(estimators, "_arms", lambda *a, **k: calls.append(1) or arms(*a, **k))
+    rows = demo_world_.sample(80, seed=6)
+    tiny_engine._nuisance_cache.clear()
+    tiny_engine.ate(Y, T, 1, 0, data=rows, estimator="aipw")
+    att = tiny_engine.att(Y, T, 1, 0, data=rows, estimator="aipw")
+    assert len(calls) == 1
+    tiny_engine._nuisance_cache.clear()
+    fresh = tiny_engine.att(Y, T, 1, 0, data=rows, estimator="aipw")
+    assert len(calls) == 2 and (fresh.estimate, fresh.se) == (att.estimate, att.se)
+    changed = rows.copy()
+    changed.loc[0, "age"] = "old" if changed.loc[0, "age"] != "old" else "young"
+    for kw in ({"data": rows.iloc[:70]}, {"data": changed}, {"data": rows, "seed": 1}):
+        tiny_engine.ate(Y, T, 1, 0, estimator="aipw", **kw)
+    assert len(calls) == 5  # the content of the rows is the key, not the object

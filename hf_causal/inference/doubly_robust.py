@@ -190,6 +190,71 @@ def calibrated(e: np.ndarray, t: np.ndarray, iters: int = 50) -> tuple[np.ndarra
     return 1.0 / (1.0 + np.exp(-(x @ w))), float(w[0]), float(w[1])
 
 
+NUISANCE_CACHE_SIZE = 4
+"""Row sets whose nuisances an engine keeps (``ate`` then ``att`` on the same rows score them once)."""
+
+
+def _nuisances(engine, df, member, outcome, treatment, treated, control, event, draws_per_row, seed):
+    """``(mus, props, rows scored per member)``: each arm's outcome read-out and propensity, ``[k, n]``; a
+    cross-fitted row is scored by its own member only (the others' entries stay NaN).
+
+    The same rows with the same arguments give the same numbers, so they are kept on the engine (the last
+    :data:`NUISANCE_CACHE_SIZE` row sets, keyed by the rows' content): the ATE and the ATT of one table cost
+    one scoring pass."""
+    import hashlib
+
+    import pandas as pd
+
+    from .engine import _MemberView
+    from .estimators import _arms
+
+    try:
+        digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    except TypeError:  # cells pandas cannot hash (a sequence variable's lists): score without the cache
+        key = None
+    else:
+        digest.update(repr(list(df.columns)).encode())
+        members = tuple(id(s) for s in engine.samplers)
+        key = (
+            members,
+            outcome,
+            treatment,
+            repr(treated),
+            repr(control),
+            repr(event),
+            draws_per_row,
+            seed,
+            digest.hexdigest(),
+        )
+    cache = engine._nuisance_cache
+    if key in cache:
+        cache[key] = cache.pop(key)  # the most recently used last
+        mus, props, scored = cache[key]
+        return {a: m.copy() for a, m in mus.items()}, {a: e.copy() for a, e in props.items()}, list(scored)
+    k, n = len(engine.samplers), len(df)
+    mus = {arm: np.full((k, n), np.nan) for arm in (1, 0)}
+    props = {arm: np.full((k, n), np.nan) for arm in (1, 0)}
+    scored = []
+    for j, sampler in enumerate(engine.samplers):
+        need = (member == j) | (member < 0)
+        scored.append(int(need.sum()))
+        if not need.any():
+            continue
+        sub = df[need]
+        rep = sub.loc[sub.index.repeat(draws_per_row)].reset_index(drop=True)
+        view = _MemberView(engine, sampler)
+        arms, _ = _arms(view, outcome, treatment, treated, control, None, len(rep), seed, event, rep)
+        for arm, (mu, draws) in zip((1, 0), arms):
+            lp = draws.forced_logp[treatment][:, 0]
+            mus[arm][j, need] = mu.reshape(len(sub), draws_per_row).mean(1)
+            props[arm][j, need] = np.exp(lp).reshape(len(sub), draws_per_row).mean(1)
+    if key is not None:
+        cache[key] = ({a: m.copy() for a, m in mus.items()}, {a: e.copy() for a, e in props.items()}, list(scored))
+    while len(cache) > NUISANCE_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    return mus, props, scored
+
+
 def aipw(
     engine: CausalEngine,
     estimand: str,
@@ -210,7 +275,6 @@ def aipw(
     ``calibrate_propensity``: Platt-scale the cross-fitted propensities of each arm (:func:`calibrated`) before
     they weight the residuals; only for a crossfit ensemble on its own training rows."""
     from ..data import load_table, source_name
-    from .estimators import _arms
 
     if estimand not in ("ATE", "ATT", "CATE"):
         raise QueryError(f"estimand must be ATE, ATT or CATE, got {estimand!r}")
@@ -263,25 +327,9 @@ def aipw(
     member, crossfit = member_of_rows(engine, df)
     k = len(engine.samplers)
     n = len(df)
-    # [k, n] nuisances; a cross-fitted row is scored by its own member only (the others' values are unused)
-    mus = {arm: np.full((k, n), np.nan) for arm in (1, 0)}
-    props = {arm: np.full((k, n), np.nan) for arm in (1, 0)}
-    scored = []
-    from .engine import _MemberView
-
-    for j, sampler in enumerate(engine.samplers):
-        need = (member == j) | (member < 0)
-        scored.append(int(need.sum()))
-        if not need.any():
-            continue
-        sub = df[need]
-        rep = sub.loc[sub.index.repeat(draws_per_row)].reset_index(drop=True)
-        view = _MemberView(engine, sampler)
-        arms, _ = _arms(view, outcome, treatment, treated, control, None, len(rep), seed, event, rep)
-        for arm, (mu, draws) in zip((1, 0), arms):
-            lp = draws.forced_logp[treatment][:, 0]
-            mus[arm][j, need] = mu.reshape(len(sub), draws_per_row).mean(1)
-            props[arm][j, need] = np.exp(lp).reshape(len(sub), draws_per_row).mean(1)
+    mus, props, scored = _nuisances(
+        engine, df, member, outcome, treatment, treated, control, event, draws_per_row, seed
+    )
 
     def pick(stacked: np.ndarray) -> np.ndarray:
         out = np.empty(n)

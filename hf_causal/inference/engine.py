@@ -86,6 +86,7 @@ class CausalEngine:
         self.positivity_threshold = positivity_threshold
         self.positivity_share = positivity_share
         self.folds: dict | None = None  # a crossfit ensemble's training-row folds (set by from_pretrained)
+        self._nuisance_cache: dict = {}  # doubly robust read-outs of recent row sets (inference.doubly_robust)
         self.members = members or [(model, None)]
         self.model = self.members[0][0]
         self.tokenizer = tokenizer
