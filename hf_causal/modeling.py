@@ -24,14 +24,11 @@ def load_base(base: str, mechanisms: bool = False):
     """A GPT-2 or BERT checkpoint (Hub id, folder or ``package:`` name) as a causal LM (BERT with
     ``is_decoder=True``), and its architecture. ``mechanisms``: as the model class whose forward takes
     ``segment_ids`` (:mod:`hf_causal.mechanisms`); the weights are the same."""
-    from transformers import AutoConfig, AutoModelForCausalLM, BertLMHeadModel
-
-    if mechanisms:
-        from .mechanisms import BertWithMechanisms, GPT2WithMechanisms
-
-        BertLMHeadModel, AutoModelForCausalLM = BertWithMechanisms, GPT2WithMechanisms  # noqa: N806
+    from transformers import AutoConfig
 
     from .artefact import refuse_remote_code
+
+    bert_class, gpt2_class = _model_classes(mechanisms)
 
     base = resolve_checkpoint(base)
     local = is_local(base)
@@ -41,10 +38,22 @@ def load_base(base: str, mechanisms: bool = False):
     cfg = AutoConfig.from_pretrained(base, local_files_only=local, trust_remote_code=False)
     if cfg.model_type == "bert":
         cfg.is_decoder = True
-        return BertLMHeadModel.from_pretrained(base, config=cfg, **safe), "bert"
+        return bert_class.from_pretrained(base, config=cfg, **safe), "bert"
     if cfg.model_type != "gpt2":
         raise RecipeError(f"base model {base} has model_type {cfg.model_type!r}; hf_causal supports gpt2 and bert")
-    return AutoModelForCausalLM.from_pretrained(base, **safe), "gpt2"
+    return gpt2_class.from_pretrained(base, **safe), "gpt2"
+
+
+def _model_classes(mechanisms: bool):
+    """``(BERT class, GPT-2 class)`` to load weights into: the causal-LM classes, or with ``mechanisms`` the
+    subclasses whose forward takes ``segment_ids`` (:mod:`hf_causal.mechanisms`); the weights are the same."""
+    if mechanisms:
+        from .mechanisms import BertWithMechanisms, GPT2WithMechanisms
+
+        return BertWithMechanisms, GPT2WithMechanisms
+    from transformers import BertLMHeadModel, GPT2LMHeadModel
+
+    return BertLMHeadModel, GPT2LMHeadModel
 
 
 def architecture_of(model) -> str:
@@ -54,13 +63,9 @@ def architecture_of(model) -> str:
 
 
 def _scratch(args, tok, max_length: int, attention: str):
-    from transformers import BertConfig, BertLMHeadModel, GPT2Config, GPT2LMHeadModel
+    from transformers import BertConfig, GPT2Config
 
-    if _uses_mechanisms(attention):
-        from .mechanisms import BertWithMechanisms, GPT2WithMechanisms
-
-        BertLMHeadModel, GPT2LMHeadModel = BertWithMechanisms, GPT2WithMechanisms  # noqa: N806
-
+    bert_class, gpt2_class = _model_classes(_uses_mechanisms(attention))
     n_pos = max(64, int(max_length))
     if args.architecture == "gpt2":
         cfg = GPT2Config(
@@ -76,7 +81,7 @@ def _scratch(args, tok, max_length: int, attention: str):
             eos_token_id=tok.eos_id,
             pad_token_id=tok.pad_id,
         )
-        return GPT2LMHeadModel(cfg)
+        return gpt2_class(cfg)
     cfg = BertConfig(
         vocab_size=len(tok),
         hidden_size=args.n_embd,
@@ -91,7 +96,7 @@ def _scratch(args, tok, max_length: int, attention: str):
         bos_token_id=tok.eos_id,
         eos_token_id=tok.eos_id,
     )
-    return BertLMHeadModel(cfg)
+    return bert_class(cfg)
 
 
 def _embedding_name(arch: str) -> str:
@@ -195,20 +200,17 @@ def load_weights(
         except Exception as e:  # noqa: BLE001 - an adapter that does not fit its base is a broken artefact
             raise ArtefactError(f"{path}: the adapter does not load ({type(e).__name__}: {e})") from None
     else:
-        from transformers import AutoConfig, AutoModelForCausalLM, BertLMHeadModel
+        from transformers import AutoConfig
 
-        if mechanisms:
-            from .mechanisms import BertWithMechanisms, GPT2WithMechanisms
-
-            BertLMHeadModel, AutoModelForCausalLM = BertWithMechanisms, GPT2WithMechanisms  # noqa: N806
+        bert_class, gpt2_class = _model_classes(mechanisms)
         safe = {"local_files_only": True, "trust_remote_code": False, "use_safetensors": True}
         try:
             cfg = AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
             if cfg.model_type == "bert":
                 cfg.is_decoder = True
-                model = BertLMHeadModel.from_pretrained(str(path), config=cfg, **safe)
+                model = bert_class.from_pretrained(str(path), config=cfg, **safe)
             elif cfg.model_type == "gpt2":
-                model = AutoModelForCausalLM.from_pretrained(str(path), **safe)
+                model = gpt2_class.from_pretrained(str(path), **safe)
             else:
                 raise ArtefactError(
                     f"{path}/config.json has model_type {cfg.model_type!r}; hf_causal saves gpt2 or bert"

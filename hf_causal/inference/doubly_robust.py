@@ -195,8 +195,8 @@ NUISANCE_CACHE_SIZE = 4
 
 
 def _nuisances(engine, df, member, outcome, treatment, treated, control, event, draws_per_row, seed):
-    """``(mus, props, rows scored per member)``: each arm's outcome read-out and propensity, ``[k, n]``; a
-    cross-fitted row is scored by its own member only (the others' entries stay NaN).
+    """``(mus, props, rows scored per member)``: each arm's outcome read-out and propensity, ``[k, n]``
+    (read-only); a cross-fitted row is scored by its own member only (the others' entries stay NaN).
 
     The same rows with the same arguments give the same numbers, so they are kept on the engine (the last
     :data:`NUISANCE_CACHE_SIZE` row sets, keyed by the rows' content): the ATE and the ATT of one table cost
@@ -229,8 +229,7 @@ def _nuisances(engine, df, member, outcome, treatment, treated, control, event, 
     cache = engine._nuisance_cache
     if key in cache:
         cache[key] = cache.pop(key)  # the most recently used last
-        mus, props, scored = cache[key]
-        return {a: m.copy() for a, m in mus.items()}, {a: e.copy() for a, e in props.items()}, list(scored)
+        return cache[key]
     k, n = len(engine.samplers), len(df)
     mus = {arm: np.full((k, n), np.nan) for arm in (1, 0)}
     props = {arm: np.full((k, n), np.nan) for arm in (1, 0)}
@@ -248,11 +247,13 @@ def _nuisances(engine, df, member, outcome, treatment, treated, control, event, 
             lp = draws.forced_logp[treatment][:, 0]
             mus[arm][j, need] = mu.reshape(len(sub), draws_per_row).mean(1)
             props[arm][j, need] = np.exp(lp).reshape(len(sub), draws_per_row).mean(1)
+    for m in (*mus.values(), *props.values()):
+        m.flags.writeable = False  # shared with later calls through the cache
     if key is not None:
-        cache[key] = ({a: m.copy() for a, m in mus.items()}, {a: e.copy() for a, e in props.items()}, list(scored))
-    while len(cache) > NUISANCE_CACHE_SIZE:
-        cache.pop(next(iter(cache)))
-    return mus, props, scored
+        cache[key] = (mus, props, tuple(scored))
+        while len(cache) > NUISANCE_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+    return mus, props, tuple(scored)
 
 
 def aipw(
@@ -377,7 +378,7 @@ def aipw(
         "propensity_clip": clip,
         "clipped_rows": clipped,
         "cross_fitted_rows": int((member >= 0).sum()),
-        "rows_scored_per_member": scored,
+        "rows_scored_per_member": list(scored),
         "cross_fitted": crossfit,
         "members": k,
         "se_influence_function": se_if,
