@@ -10,7 +10,11 @@ the exact value, the absolute error and the interval's width:
 * ``engine AIPW, crossfit``: doubly robust on the rows, each row scored by the member that did not see it;
 * ``engine AIPW, single``: doubly robust with the single model's nuisances (not cross-fitted);
 * EconML ``CausalForestDML`` and ``DRLearner`` with their intervals;
-* the known-structure plug-in (stratification on the treatment's parents) with a 200-resample bootstrap.
+* the known-structure plug-in (stratification on the treatment's parents) with a 200-resample bootstrap;
+* ``oracle AIPW (true nuisances)``: the same AIPW formula and influence-function interval as the engine's, with
+  the world's exact propensity and outcome functions in place of any fit. Its width is what a doubly robust
+  interval on these rows reaches with perfect nuisances (the efficiency bound of the estimand, up to the
+  rows' noise): an engine AIPW width near it cannot be narrowed by a better fit, only by assumptions.
 
     python -m benchmarks.coverage                          # the full run (see --help for the settings)
     python -m benchmarks.coverage --settings demo-2k --datasets 5
@@ -44,6 +48,8 @@ SETTINGS = {
     "interactions-2k": ("interactions", "y", 2000, 50, 24, 32),
 }
 ESTIMANDS = ("ATE", "ATT", "CATE")
+ORACLE = "oracle AIPW (true nuisances)"
+CALIBRATION = "oracle AIPW, calibration datasets"
 
 
 def _exact(world, outcome, t, a1, a0, sub):
@@ -125,6 +131,34 @@ def _known_structure(world, rows, outcome, t, a1, a0, sub, seed, boots=200):
     return {k: (point[k], *np.nanpercentile(draws[k], [2.5, 97.5]).tolist()) for k in ESTIMANDS}
 
 
+def _oracle_aipw(world, rows, outcome, t, a1, a0, sub):
+    """The AIPW of :func:`hf_causal.inference.doubly_robust.aipw_from_nuisances` on the world's exact nuisances:
+    e(x) = P(t = a1 | x) and mu_a(x) = E[outcome | do(t = a), x], x every variable before the treatment."""
+    from hf_causal.inference.doubly_robust import aipw_from_nuisances
+    from hf_causal.inference.results import Z95
+
+    order = world.graph.order
+    pre = order[: order.index(t)]
+    cells = {}
+    for x in dict.fromkeys(map(tuple, rows[pre].astype(object).to_numpy())):
+        given = dict(zip(pre, x))
+        cells[x] = (
+            world.distribution(t, given=given)[world.graph[t].coerce(a1)],
+            world.expectation(outcome, {t: a1}, given),
+            world.expectation(outcome, {t: a0}, given),
+        )
+    e1, mu1, mu0 = np.array([cells[x] for x in map(tuple, rows[pre].astype(object).to_numpy())]).T
+    y = rows[outcome].to_numpy(float)
+    a = np.where(rows[t] == a1, 1, np.where(rows[t] == a0, 0, -1))
+    out = {}
+    for estimand in ESTIMANDS:
+        m = _in(rows, sub) if estimand == "CATE" else np.ones(len(rows), bool)
+        name = "ATE" if estimand == "CATE" else estimand
+        est, se, _ = aipw_from_nuisances(name, y[m], a[m], mu1[m], mu0[m], e1[m], 1 - e1[m])
+        out[estimand] = (est, est - Z95 * se, est + Z95 * se)
+    return out
+
+
 def _in(rows, sub):
     m = np.ones(len(rows), bool)
     for k, v in sub.items():
@@ -156,7 +190,8 @@ def _records(setting: str, dataset: int, answers: dict, exact: dict) -> list[dic
 
 
 def _rescore(records: list[dict], out: Path, draws: int) -> list[dict]:
-    """The engine AIPW records of every dataset with saved models, scored again by the current code."""
+    """The engine AIPW records of every dataset with saved models, scored again by the current code (and the
+    oracle AIPW, which needs only the rows)."""
     import pandas as pd
 
     from hf_causal import CausalEngine
@@ -175,9 +210,10 @@ def _rescore(records: list[dict], out: Path, draws: int) -> list[dict]:
             eng = CausalEngine.from_pretrained(out / "models" / f"{setting}_{s}_{kind}")
             method = method or f"engine AIPW, crossfit K={len(eng.samplers)}"
             answers[method] = _engine_answers(eng, rows, outcome, t, a1, a0, sub, draws, "aipw")
+        answers[ORACLE] = _oracle_aipw(world, rows, outcome, t, a1, a0, sub)
         fresh += _records(setting, s, answers, _exact(world, outcome, t, a1, a0, sub))
         print(f"{setting} dataset {s}: rescored", flush=True)
-    kept = [r for r in records if not r["method"].startswith("engine AIPW")]
+    kept = [r for r in records if not r["method"].startswith("engine AIPW") and r["method"] != ORACLE]
     return kept + fresh
 
 
@@ -190,6 +226,14 @@ def main(argv=None) -> dict:
     )
     ap.add_argument(
         "--merge", nargs="+", default=None, help="only merge the coverage.json files of split runs into <out>"
+    )
+    ap.add_argument(
+        "--oracle-datasets",
+        type=int,
+        default=0,
+        help="also score the oracle AIPW alone on this many datasets per setting (no training: seconds), the first "
+        "ones the same rows as the trained datasets; its coverage, with a binomial error 50 datasets do not "
+        "have, says what the influence-function interval itself covers on the setting",
     )
     ap.add_argument("--k", type=int, default=5, help="crossfit ensemble members")
     ap.add_argument("--draws", type=int, default=4000, help="Monte Carlo contexts per plug-in query")
@@ -310,6 +354,7 @@ def main(argv=None) -> dict:
                 "engine AIPW, single model": _engine_answers(single, rows, outcome, t, a1, a0, sub, args.draws, "aipw"),
                 **_econml(world, rows, outcome, t, a1, sub, s),
                 "known-structure plug-in (bootstrap)": _known_structure(world, rows, outcome, t, a1, a0, sub, s),
+                ORACLE: _oracle_aipw(world, rows, outcome, t, a1, a0, sub),
             }
             records += _records(setting, s, answers, exact)
             print(
@@ -318,6 +363,19 @@ def main(argv=None) -> dict:
                 flush=True,
             )
             write_json({"config": config, "records": records}, out / "coverage.json")
+    n_oracle = 2 if args.smoke else args.oracle_datasets  # the smoke run exercises it too
+    present = dict.fromkeys(x["setting"] for x in records) if (args.merge or args.rescore) else args.settings
+    for setting in present if n_oracle else []:
+        world_name, outcome, n = SETTINGS[setting][:3]
+        world = get_world(world_name)
+        r = world.roles
+        t, a1, a0, sub = r["treatment"], r["treated"], r["control"], r["subgroup"]
+        exact = _exact(world, outcome, t, a1, a0, sub)
+        records = [x for x in records if (x["setting"], x["method"]) != (setting, CALIBRATION)]
+        for s in range(n_oracle):
+            rows = world.sample(300 if args.smoke else n, seed=10_000 + s)
+            answers = {CALIBRATION: _oracle_aipw(world, rows, outcome, t, a1, a0, sub)}
+            records += _records(setting, s, answers, exact)
     table = []
     keys = list(dict.fromkeys((r["setting"], r["estimand"], r["method"]) for r in records))
     for setting, estimand, method in keys:

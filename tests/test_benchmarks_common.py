@@ -19,3 +19,24 @@ def test_reuse_loads_only_a_model_trained_with_the_same_options(tmp_path):
         reusable(mdir, {**options, "ensemble": 0})
     with pytest.raises(SystemExit, match=r"dropout: trained with None, asked for 0.1"):
         reusable(mdir, {**options, "dropout": 0.1})
+
+
+def test_the_coverage_oracle_recovers_the_exact_effects_that_the_naive_contrast_misses():
+    """The coverage benchmark's oracle AIPW row (the world's exact nuisances) must be right, or the width it
+    reports as the bound would be a wrong yardstick."""
+    from benchmarks.coverage import _exact, _oracle_aipw
+    from hf_causal.worlds import get_world
+
+    world = get_world("demo")
+    r = world.roles
+    args = (r["outcome"], r["treatment"], r["treated"], r["control"], r["subgroup"])
+    exact = _exact(world, *args)
+    rows = world.sample(20_000, seed=3)
+    oracle = _oracle_aipw(world, rows, *args)
+    y, t = rows[r["outcome"]].astype(float), rows[r["treatment"]]
+    naive = y[t == 1].mean() - y[t == 0].mean()
+    for estimand, (est, lo, hi) in oracle.items():
+        se = (hi - lo) / (2 * 1.96)
+        assert abs(est - exact[estimand]) < 3 * se, (estimand, est, exact[estimand], se)
+        assert se < 0.03  # 20,000 rows: a tolerance the confounded contrast (0.46 off) cannot meet
+    assert abs(naive - exact["ATE"]) > 10 * (oracle["ATE"][2] - oracle["ATE"][1]) / 3.92
