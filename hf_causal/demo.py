@@ -10,10 +10,11 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEMO_RECIPE", "compare", "print_report", "panels", "card_rows", "run_demo"]
+__all__ = ["DEMO_RECIPE", "compare", "print_report", "interval_note", "panels", "card_rows", "run_demo"]
 
 DEMO_RECIPE: dict[str, Any] = {
     "world": "demo",
@@ -38,7 +39,16 @@ DEMO_RECIPE: dict[str, Any] = {
 
 def compare(engine, world, num_samples: int = 4000, seed: int = 0) -> dict[str, Any]:
     """Engine vs exact vs naive on the world's ``roles``: distributions under each treatment value, then
-    ATE, ATT and CATE(subgroup). The naive answers are the exact observational ones."""
+    ATE, ATT and CATE(subgroup). The naive answers are the exact observational ones; the engine's single-model
+    warning is left to :func:`interval_note`."""
+    from .inference.uncertainty import MonteCarloOnlyWarning
+
+    with warnings.catch_warnings():  # one model: said once, under the tables (:func:`interval_note`)
+        warnings.simplefilter("ignore", MonteCarloOnlyWarning)
+        return _compare(engine, world, num_samples, seed)
+
+
+def _compare(engine, world, num_samples: int, seed: int) -> dict[str, Any]:
     from .metrics import tv_distance
 
     r = world.roles
@@ -56,6 +66,7 @@ def compare(engine, world, num_samples: int = 4000, seed: int = 0) -> dict[str, 
                 "engine": d.to_dict(),
                 "engine_probs": {k: d.probs[k] for k in ex},
                 "engine_se": {k: d.se[k] for k in ex},
+                "engine_halfwidth": {k: d.t_quantile * d.se[k] for k in ex},
                 "naive": nv,
                 "tv_engine": tv_distance(d.probs, ex),
                 "tv_naive": tv_distance(nv, ex),
@@ -74,20 +85,38 @@ def compare(engine, world, num_samples: int = 4000, seed: int = 0) -> dict[str, 
         ),
     ]:
         report["estimands"][name] = {"exact": exact, "engine": est.to_dict(), "naive_difference": naive_diff}
+    report["interval_kind"], report["members"] = est.interval_kind, est.members
     return report
 
 
+def interval_note(report: dict[str, Any]) -> str:
+    """What the report's ± intervals cover, in a sentence (and, for one model, how to get more)."""
+    if report.get("interval_kind", "monte_carlo_only") == "monte_carlo_only":
+        return (
+            "± is a 95% interval of Monte Carlo error only (one model): it does not cover the fit's estimation "
+            "error, usually the larger one. Train an ensemble (recipe key ensemble: {k: 5, method: crossfit}) or "
+            "use estimator='aipw' on data rows for intervals that do."
+        )
+    return f"± is a 95% interval of estimation and Monte Carlo error ({report.get('members')} ensemble members)."
+
+
+def _halfwidth(e: dict[str, Any]) -> float:
+    return (e["ci_high"] - e["ci_low"]) / 2
+
+
 def print_report(report: dict[str, Any]) -> None:
-    print(f"\n{'query':<34} {'value':>5} {'exact':>8} {'engine':>8} {'±1.96se':>8} {'naive':>8}")
+    print(f"\n{'query':<34} {'value':>5} {'exact':>8} {'engine':>8} {'±95%':>8} {'naive':>8}")
     for q in report["queries"]:
         for k, ex in q["exact"].items():
-            e, se, nv = q["engine_probs"][k], q["engine_se"][k], q["naive"][k]
-            print(f"{q['label']:<34} {k!s:>5} {ex:8.4f} {e:8.4f} {1.96 * se:8.4f} {nv:8.4f}")
+            e, nv = q["engine_probs"][k], q["naive"][k]
+            hw = q["engine_halfwidth"][k]
+            print(f"{q['label']:<34} {k!s:>5} {ex:8.4f} {e:8.4f} {hw:8.4f} {nv:8.4f}")
         print(f"{'':<34} {'TV':>5} {'':>8} {q['tv_engine']:8.4f} {'':>8} {q['tv_naive']:8.4f}")
-    print(f"\n{'estimand':<22} {'exact':>8} {'engine':>8} {'±1.96se':>8} {'naive':>8}")
+    print(f"\n{'estimand':<22} {'exact':>8} {'engine':>8} {'±95%':>8} {'naive':>8}")
     for name, r in report["estimands"].items():
         e = r["engine"]
-        print(f"{name:<22} {r['exact']:8.4f} {e['estimate']:8.4f} {1.96 * e['se']:8.4f} {r['naive_difference']:8.4f}")
+        print(f"{name:<22} {r['exact']:8.4f} {e['estimate']:8.4f} {_halfwidth(e):8.4f} {r['naive_difference']:8.4f}")
+    print("\n" + interval_note(report))
 
 
 def panels(report: dict[str, Any]) -> dict[str, Any]:
@@ -115,13 +144,15 @@ def card_rows(report: dict[str, Any]) -> list[dict[str, str]]:
         }
         for q in report["queries"]
     ]
+    kind = "Monte Carlo only" if report.get("interval_kind", "monte_carlo_only") == "monte_carlo_only" else ""
+    kind = kind or f"estimation + Monte Carlo, {report.get('members')} members"
     for name, r in report["estimands"].items():
         e = r["engine"]
         rows.append(
             {
                 "query": name,
                 "exact": f"{r['exact']:.4f}",
-                "engine": f"{e['estimate']:.4f} ± {1.96 * e['se']:.4f}",
+                "engine": f"{e['estimate']:.4f} ± {_halfwidth(e):.4f} ({kind})",
                 "naive": f"{r['naive_difference']:.4f} (difference in means)",
             }
         )

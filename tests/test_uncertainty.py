@@ -445,3 +445,30 @@ def test_ate_and_att_on_the_same_rows_score_them_once(tiny_engine, demo_world_, 
     for kw in ({"data": rows.iloc[:70]}, {"data": changed}, {"data": rows, "seed": 1}):
         tiny_engine.ate(Y, T, 1, 0, estimator="aipw", **kw)
     assert len(calls) == 5  # the content of the rows is the key, not the object
+
+
+def test_the_demo_report_says_what_its_intervals_cover(tiny_engine, bootstrap_dir, demo_world_, capsys):
+    """``hf-causal demo`` printed ±1.96 se under a bare header, and the model card the same, for a single model
+    whose interval is Monte Carlo only: the printed intervals must say what they cover, once."""
+    from hf_causal.demo import card_rows, compare, print_report
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        single = compare(tiny_engine, demo_world_, num_samples=200)
+    assert not [w for w in caught if issubclass(w.category, MonteCarloOnlyWarning)]  # said under the tables
+    print_report(single)
+    out = capsys.readouterr().out
+    assert single["interval_kind"] == "monte_carlo_only" and "Monte Carlo error only (one model)" in out
+    ate = single["estimands"]["ATE"]["engine"]
+    assert f"{(ate['ci_high'] - ate['ci_low']) / 2:8.4f}" in out
+    assert all("(Monte Carlo only)" in r["engine"] for r in card_rows(single) if not r["query"].startswith("TV"))
+
+    ens = compare(CausalEngine.from_pretrained(bootstrap_dir), demo_world_, num_samples=200)
+    print_report(ens)
+    out = capsys.readouterr().out
+    assert ens["interval_kind"] == "estimation+monte_carlo" and "Monte Carlo error only" not in out
+    assert "estimation and Monte Carlo error (3 ensemble members)" in out
+    ate = ens["estimands"]["ATE"]["engine"]  # Student's t with K - 1 df, not 1.96
+    assert (ate["ci_high"] - ate["ci_low"]) / 2 == pytest.approx(t_quantile(2) * ate["se"])
+    assert f"{(ate['ci_high'] - ate['ci_low']) / 2:8.4f}" in out
+    assert all("estimation + Monte Carlo, 3 members" in r["engine"] for r in card_rows(ens) if "TV" not in r["query"])
