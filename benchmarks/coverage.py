@@ -197,7 +197,7 @@ def _rescore(records: list[dict], out: Path, draws: int) -> list[dict]:
     from hf_causal import CausalEngine
     from hf_causal.worlds import get_world
 
-    pairs = dict.fromkeys((r["setting"], r["dataset"]) for r in records)
+    pairs = dict.fromkeys((r["setting"], r["dataset"]) for r in records if r["method"] != CALIBRATION)
     fresh = []
     for setting, s in pairs:
         world_name, outcome = SETTINGS[setting][:2]
@@ -292,7 +292,7 @@ def main(argv=None) -> dict:
                 )
             config = {**was, "resumed": [*was.get("resumed", []), dict(vars(args))]}
             t_before = previous.get("seconds") or 0.0
-    done = {(r["setting"], r["dataset"]) for r in records}
+    done = {(r["setting"], r["dataset"]) for r in records if r["method"] != CALIBRATION}  # trained datasets
     t_start = time.time()
     if args.rescore:
         if not records:
