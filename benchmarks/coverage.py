@@ -52,6 +52,15 @@ ORACLE = "oracle AIPW (true nuisances)"
 CALIBRATION = "oracle AIPW, calibration datasets"
 
 
+def _world_roles(name: str):
+    """``(world, treatment, treated, control, subgroup)`` of a registered world."""
+    from hf_causal.worlds import get_world
+
+    world = get_world(name)
+    r = world.roles
+    return world, r["treatment"], r["treated"], r["control"], r["subgroup"]
+
+
 def _exact(world, outcome, t, a1, a0, sub):
     return {
         "ATE": world.ate(outcome, t, a1, a0),
@@ -139,15 +148,16 @@ def _oracle_aipw(world, rows, outcome, t, a1, a0, sub):
 
     order = world.graph.order
     pre = order[: order.index(t)]
+    xs = list(map(tuple, rows[pre].astype(object).to_numpy()))
     cells = {}
-    for x in dict.fromkeys(map(tuple, rows[pre].astype(object).to_numpy())):
+    for x in dict.fromkeys(xs):
         given = dict(zip(pre, x))
         cells[x] = (
             world.distribution(t, given=given)[world.graph[t].coerce(a1)],
             world.expectation(outcome, {t: a1}, given),
             world.expectation(outcome, {t: a0}, given),
         )
-    e1, mu1, mu0 = np.array([cells[x] for x in map(tuple, rows[pre].astype(object).to_numpy())]).T
+    e1, mu1, mu0 = np.array([cells[x] for x in xs]).T
     y = rows[outcome].to_numpy(float)
     a = np.where(rows[t] == a1, 1, np.where(rows[t] == a0, 0, -1))
     out = {}
@@ -195,15 +205,12 @@ def _rescore(records: list[dict], out: Path, draws: int) -> list[dict]:
     import pandas as pd
 
     from hf_causal import CausalEngine
-    from hf_causal.worlds import get_world
 
     pairs = dict.fromkeys((r["setting"], r["dataset"]) for r in records if r["method"] != CALIBRATION)
     fresh = []
     for setting, s in pairs:
         world_name, outcome = SETTINGS[setting][:2]
-        world = get_world(world_name)
-        r = world.roles
-        t, a1, a0, sub = r["treatment"], r["treated"], r["control"], r["subgroup"]
+        world, t, a1, a0, sub = _world_roles(world_name)
         rows = pd.read_parquet(out / "rows" / f"{setting}_{s}.parquet")
         answers = {}
         for kind, method in (("crossfit", None), ("single", "engine AIPW, single model")):
@@ -259,7 +266,6 @@ def main(argv=None) -> dict:
         args.settings, args.datasets, args.k, args.draws = ["demo-2k"], 1, 2, 200
     warnings.filterwarnings("ignore")
     from hf_causal import CausalEngine, train
-    from hf_causal.worlds import get_world
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -303,9 +309,7 @@ def main(argv=None) -> dict:
         world_name, outcome, n, datasets, epochs, batch = SETTINGS[setting]
         if args.smoke:
             n, epochs = 300, 1
-        world = get_world(world_name)
-        r = world.roles
-        t, a1, a0, sub = r["treatment"], r["treated"], r["control"], r["subgroup"]
+        world, t, a1, a0, sub = _world_roles(world_name)
         exact = _exact(world, outcome, t, a1, a0, sub)
         for s in range(args.first_dataset, args.datasets or datasets):
             if (setting, s) in done:
@@ -367,9 +371,7 @@ def main(argv=None) -> dict:
     present = dict.fromkeys(x["setting"] for x in records) if (args.merge or args.rescore) else args.settings
     for setting in present if n_oracle else []:
         world_name, outcome, n = SETTINGS[setting][:3]
-        world = get_world(world_name)
-        r = world.roles
-        t, a1, a0, sub = r["treatment"], r["treated"], r["control"], r["subgroup"]
+        world, t, a1, a0, sub = _world_roles(world_name)
         exact = _exact(world, outcome, t, a1, a0, sub)
         records = [x for x in records if (x["setting"], x["method"]) != (setting, CALIBRATION)]
         for s in range(n_oracle):

@@ -66,7 +66,6 @@ def _compare(engine, world, num_samples: int, seed: int) -> dict[str, Any]:
                 "engine": d.to_dict(),
                 "engine_probs": {k: d.probs[k] for k in ex},
                 "engine_se": {k: d.se[k] for k in ex},
-                "engine_halfwidth": {k: d.t_quantile * d.se[k] for k in ex},
                 "naive": nv,
                 "tv_engine": tv_distance(d.probs, ex),
                 "tv_naive": tv_distance(nv, ex),
@@ -91,13 +90,15 @@ def _compare(engine, world, num_samples: int, seed: int) -> dict[str, Any]:
 
 def interval_note(report: dict[str, Any]) -> str:
     """What the report's ± intervals cover, in a sentence (and, for one model, how to get more)."""
-    if report.get("interval_kind", "monte_carlo_only") == "monte_carlo_only":
+    from .inference.uncertainty import MONTE_CARLO_ONLY
+
+    if report["interval_kind"] == MONTE_CARLO_ONLY:
         return (
             "± is a 95% interval of Monte Carlo error only (one model): it does not cover the fit's estimation "
             "error, usually the larger one. Train an ensemble (recipe key ensemble: {k: 5, method: crossfit}) or "
             "use estimator='aipw' on data rows for intervals that do."
         )
-    return f"± is a 95% interval of estimation and Monte Carlo error ({report.get('members')} ensemble members)."
+    return f"± is a 95% interval of estimation and Monte Carlo error ({report['members']} ensemble members)."
 
 
 def _halfwidth(e: dict[str, Any]) -> float:
@@ -108,8 +109,7 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"\n{'query':<34} {'value':>5} {'exact':>8} {'engine':>8} {'±95%':>8} {'naive':>8}")
     for q in report["queries"]:
         for k, ex in q["exact"].items():
-            e, nv = q["engine_probs"][k], q["naive"][k]
-            hw = q["engine_halfwidth"][k]
+            e, nv, hw = q["engine_probs"][k], q["naive"][k], _halfwidth(q["engine"]["probabilities"][str(k)])
             print(f"{q['label']:<34} {k!s:>5} {ex:8.4f} {e:8.4f} {hw:8.4f} {nv:8.4f}")
         print(f"{'':<34} {'TV':>5} {'':>8} {q['tv_engine']:8.4f} {'':>8} {q['tv_naive']:8.4f}")
     print(f"\n{'estimand':<22} {'exact':>8} {'engine':>8} {'±95%':>8} {'naive':>8}")
@@ -144,8 +144,10 @@ def card_rows(report: dict[str, Any]) -> list[dict[str, str]]:
         }
         for q in report["queries"]
     ]
-    kind = "Monte Carlo only" if report.get("interval_kind", "monte_carlo_only") == "monte_carlo_only" else ""
-    kind = kind or f"estimation + Monte Carlo, {report.get('members')} members"
+    from .inference.uncertainty import MONTE_CARLO_ONLY
+
+    mc_only = report["interval_kind"] == MONTE_CARLO_ONLY
+    kind = "Monte Carlo only" if mc_only else f"estimation + Monte Carlo, {report['members']} members"
     for name, r in report["estimands"].items():
         e = r["engine"]
         rows.append(
