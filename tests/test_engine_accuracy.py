@@ -54,6 +54,8 @@ def test_ate_att_cate_against_exact(demo_engine, demo_world_):
     assert ate.ci_low < ate.estimate < ate.ci_high and ate.n_samples == 4000
     assert att_iw.details["effective_sample_size"] > 1000
     assert att_data.details["treated_rows"] == int((w.sample(4000, seed=11)[T] == 1).sum())
+    # both ATTs say that they average over the treated units, which a difference of do-means would not
+    assert att_iw.estimand == att_data.estimand == f"ATT: E[{Y}({T}=1) - {Y}({T}=0) | {T}=1]"
 
 
 def test_sign_convention_is_treated_minus_control(demo_engine, demo_world_):

@@ -313,6 +313,7 @@ def test_engine_aipw_on_the_demo_is_close_to_exact(demo_engine, demo_world_):
     assert abs(naive - exact) > 0.1  # the confounded difference in means would miss
     att = demo_engine.att(Y, T, 1, 0, data=rows, estimator="aipw")
     assert abs(att.estimate - demo_world_.att(Y, T, 1, 0)) < 0.05
+    assert att.estimand == f"ATT (doubly robust, AIPW): E[{Y}({T}=1) - {Y}({T}=0) | {T}=1]"
     cate = demo_engine.cate(Y, T, 1, 0, given={"age": "old"}, data=rows, estimator="aipw")
     assert abs(cate.estimate - demo_world_.cate(Y, T, 1, 0, {"age": "old"})) < 0.06
 

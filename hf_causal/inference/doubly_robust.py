@@ -45,7 +45,7 @@ from ..errors import DataError, QueryError, UnsupportedQueryError
 from ..interventions import PartialSequence
 from .diagnostics import clipped_rows, propensity_fit
 from .planner import same_value
-from .results import Z95, Estimate, fmt_values
+from .results import Z95, Estimate, effect_label, fmt_values
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import CausalEngine
@@ -366,10 +366,7 @@ def aipw(
     se = se_if if se_folds is None else max(se_if, se_folds)
     t1, t0 = (a == 1).astype(float), (a == 0).astype(float)
     g = fmt_values(given) if given else ""
-    label = (
-        f"{estimand} (doubly robust, AIPW): E[{outcome} | do({treatment}={treated}){', ' + g if g else ''}] - "
-        f"E[{outcome} | do({treatment}={control}){', ' + g if g else ''}]"
-    )
+    label = effect_label(f"{estimand} (doubly robust, AIPW)", outcome, treatment, treated, control, g)
     details = {
         "estimator": "aipw",
         "rows": int(len(df)),

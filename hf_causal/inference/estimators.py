@@ -25,7 +25,7 @@ from ..mechanisms import MECHANISM_MODES
 from ..support import sparse_records, unseen_shares
 from .diagnostics import extrapolation, positivity
 from .planner import Plan, same_value
-from .results import Z95, Distribution, Estimate, fmt_values, jsonable
+from .results import Z95, Distribution, Estimate, effect_label, fmt_values, jsonable
 from .sampler import Draws
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -396,10 +396,7 @@ def contrast(
     both = dataclasses.replace(plans[0], extrapolated={**plans[0].extrapolated, **plans[1].extrapolated})
     diag = _diagnostics(engine, both, arms[0][1], arms[1][1])
     g = fmt_values(engine.planner.coerce(given, "given")) if given else ""
-    label = (
-        f"{name}: E[{outcome} | do({treatment}={treated}){', ' + g if g else ''}] - "
-        f"E[{outcome} | do({treatment}={control}){', ' + g if g else ''}]"
-    )
+    label = effect_label(name, outcome, treatment, treated, control, g)
     source = "data" if data is not None else "model"
     (f1, d1), (f0, d0) = arms
     w1, w0 = _weights(engine, d1, len(f1)), _weights(engine, d0, len(f0))
@@ -529,7 +526,7 @@ def att(
     se = float(math.sqrt(((w * (f - est)) ** 2).sum()) / w.sum())
     ess = float(w.sum() ** 2 / (w**2).sum())
     return Estimate(
-        f"ATT: E[{outcome}({treatment}={treated}) - {outcome}({treatment}={control}) | {treatment}={treated}]",
+        effect_label("ATT", outcome, treatment, treated, control),
         est,
         se,
         est - Z95 * se,
