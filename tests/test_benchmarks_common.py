@@ -40,3 +40,27 @@ def test_the_coverage_oracle_recovers_the_exact_effects_that_the_naive_contrast_
         assert abs(est - exact[estimand]) < 3 * se, (estimand, est, exact[estimand], se)
         assert se < 0.03  # 20,000 rows: a tolerance the confounded contrast (0.46 off) cannot meet
     assert abs(naive - exact["ATE"]) > 10 * (oracle["ATE"][2] - oracle["ATE"][1]) / 3.92
+
+
+def test_the_ihdp_oracle_rebuilds_the_outcome_functions_and_sits_at_the_noise_floor():
+    """The IHDP benchmark's oracle AIPW (the exact outcome functions) is the floor it reports for any AIPW on
+    those rows: the rebuilt functions must leave exactly the generator's unit noise, and the oracle's error
+    against the in-sample ATE must be that noise weighted by 1 / e, no more."""
+    import numpy as np
+
+    from benchmarks.ihdp import load_ihdp, oracle_aipw, surface_b_means
+
+    for rep in (0, 4):  # 4 has the largest outcomes (max 66)
+        df, tau = load_ihdp(rep)
+        mu0, mu1 = surface_b_means(rep)
+        t, y = df["treat"].to_numpy(), df["y"].to_numpy()
+        noise = y - np.where(t == 1, mu1, mu0)
+        assert 0.9 < noise.std() < 1.1 and abs(noise.mean()) < 0.15  # N(0, 1), as econml draws it
+        swapped = y - np.where(t == 1, mu0, mu1)
+        assert swapped.std() > 2  # the arms the other way round would not leave unit noise
+        est, se = oracle_aipw(df, rep)
+        e = t.mean()
+        floor = np.sqrt((t / e**2 + (1 - t) / (1 - e) ** 2).sum()) / len(t)  # sd of the noise term
+        assert 0.08 < floor < 0.11
+        assert abs(est - tau.mean()) < 3 * floor, (rep, est, tau.mean(), floor)
+        assert se > floor  # its se is for the population ATE: the effects' spread over units adds to it
