@@ -46,6 +46,7 @@ _MODEL_OPTIONS = (
     "covariate_bins",
     "loss_variables",
     "ensemble",
+    "attention",
 )
 
 CONTINUOUS_MIN_UNIQUE = 16
@@ -178,6 +179,12 @@ def main(argv=None) -> dict:
         "engine then scores each row with the member that did not see it",
     )
     ap.add_argument(
+        "--attention",
+        default="auto",
+        choices=["auto", "full", "local", "two_stream"],
+        help="the engine's attention (default: the package's, auto; the README's first tables used full)",
+    )
+    ap.add_argument(
         "--reuse",
         action="store_true",
         help="load the model folders an earlier run left in --out (their recorded training time) instead of training",
@@ -219,6 +226,7 @@ def main(argv=None) -> dict:
                 per_device_train_batch_size=64,
                 eval_fraction=0.0,
                 seed=rep,
+                attention=args.attention,
                 **({"loss_variables": args.loss_variables} if args.loss_variables else {}),
                 **({"ensemble": {"k": args.ensemble, "method": "crossfit"}} if args.ensemble else {}),
             )
