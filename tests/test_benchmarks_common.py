@@ -64,3 +64,21 @@ def test_the_ihdp_oracle_rebuilds_the_outcome_functions_and_sits_at_the_noise_fl
         assert 0.08 < floor < 0.11
         assert abs(est - tau.mean()) < 3 * floor, (rep, est, tau.mean(), floor)
         assert se > floor  # its se is for the population ATE: the effects' spread over units adds to it
+
+
+def test_the_ihdp_code_floor_is_exact_through_fine_bins_and_costs_through_coarse_ones():
+    """The IHDP row 'outcome code, exact means' codes each arm's exact outcome distribution into bins: through
+    bins far finer than the noise it must return the true effects, and through 4 quantile bins it must not."""
+    import numpy as np
+
+    from benchmarks.ihdp import code_floor_effects, load_ihdp
+
+    df, tau = load_ihdp(4)
+    lo, hi = df["y"].min() - 60, df["y"].max() + 60
+    fine = np.linspace(lo, hi, 4001)
+    t_fine = code_floor_effects(4, fine, (fine[:-1] + fine[1:]) / 2)
+    assert np.sqrt(np.mean((t_fine - tau) ** 2)) < 0.05
+    q = np.quantile(df["y"], [0, 0.25, 0.5, 0.75, 1])
+    coarse_means = [df["y"][(df["y"] >= a) & (df["y"] <= b)].mean() for a, b in zip(q[:-1], q[1:])]
+    t_coarse = code_floor_effects(4, q, coarse_means)
+    assert np.sqrt(np.mean((t_coarse - tau) ** 2)) > 1.0
