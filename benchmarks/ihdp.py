@@ -20,8 +20,8 @@ functions (rebuilt from econml's generator): no fit, so its eps_ATE is the floor
 noise of the observed outcomes weighted by 1 / e, which a plug-in such as the T-learner does not carry.
 ``outcome code, exact means`` is what an engine with perfect conditionals would read through the outcome's
 quantile bins (each arm's exact outcome distribution coded into the trained model's bins): the floor that the
-code alone puts under the engine's sqrt(PEHE). Each
-engine row's eps_ATE is also compared with the best peer's paired by replication (mean ± se of the difference).
+code alone puts under the engine's sqrt(PEHE). Each engine row's eps_ATE is also compared with the best peer's,
+paired by replication (mean ± se of the difference).
 
     python -m benchmarks.ihdp --reps 10
     python -m benchmarks.ihdp --reps 10 --loss-variables treat y    # with the doubly robust engine
