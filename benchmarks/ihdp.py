@@ -96,8 +96,9 @@ def surface_b_means(rep: int):
     return mu0, mu1
 
 
-def oracle_aipw(df, rep: int) -> tuple[float, float]:
-    """The engine's AIPW formula (``aipw_from_nuisances``) on the exact outcome functions, with the treated share
+def oracle_aipw(df, mu0, mu1) -> tuple[float, float]:
+    """The engine's AIPW formula (``aipw_from_nuisances``) on the exact outcome functions ``mu0, mu1``
+    (:func:`surface_b_means`), with the treated share
     as the propensity (unbiased for any propensity once the outcome functions are exact): ``(estimate, se)``.
 
     Its error against the in-sample ATE is the outcome noise that AIPW's residual term carries, weighted by
@@ -107,7 +108,6 @@ def oracle_aipw(df, rep: int) -> tuple[float, float]:
 
     from hf_causal.inference.doubly_robust import aipw_from_nuisances
 
-    mu0, mu1 = surface_b_means(rep)
     y, a = df["y"].to_numpy(float), df["treat"].to_numpy(int)
     e1 = np.full(len(df), a.mean())
     est, se, _ = aipw_from_nuisances("ATE", y, a, mu1, mu0, e1, 1 - e1)
@@ -117,14 +117,14 @@ def oracle_aipw(df, rep: int) -> tuple[float, float]:
 CODE_FLOOR = "outcome code, exact means (floor of the engine's read-out)"
 
 
-def code_floor_effects(rep: int, edges, bin_means) -> np.ndarray:
+def code_floor_effects(mu0, mu1, edges, bin_means) -> np.ndarray:
     """The individual effects an engine with *perfect* conditionals would read through the outcome's bin code:
-    E[bin mean of the bin holding mu_a(x) + N(0, 1)] for each arm, from the exact outcome functions. Their
+    E[bin mean of the bin holding mu_a(x) + N(0, 1)] for each arm, from the exact outcome functions ``mu0, mu1``
+    (:func:`surface_b_means`). Their
     error against the true effects is what the code alone costs (the tail bins average over a wide range)."""
     import numpy as np
     from scipy.stats import norm
 
-    mu0, mu1 = surface_b_means(rep)
     inner = np.asarray(edges, float)[1:-1]
     means = np.asarray(bin_means, float)
 
@@ -265,7 +265,8 @@ def main(argv=None) -> dict:
         if t_train is None:
             t_train = float(eng.config.metrics.get("train_seconds", float("nan")))
         ite = {"engine": (eng.individual_effects("y", "treat", 1, 0, data=df), t_train + time.time() - t0)}
-        ite[CODE_FLOOR] = (code_floor_effects(rep, eng.graph["y"].edges, eng.graph["y"].bin_means), 0.0)
+        mu0, mu1 = surface_b_means(rep)  # the replication's exact outcome functions, for both floors
+        ite[CODE_FLOOR] = (code_floor_effects(mu0, mu1, eng.graph["y"].edges, eng.graph["y"].bin_means), 0.0)
         aipw = None
         if not args.loss_variables or "treat" in args.loss_variables:  # the propensity was trained
             t0 = time.time()
@@ -285,7 +286,7 @@ def main(argv=None) -> dict:
                 "sqrt_pehe": float(np.sqrt(np.mean((est - tau) ** 2))),
                 "seconds": float(secs),
             }
-        est, se = oracle_aipw(df, rep)
+        est, se = oracle_aipw(df, mu0, mu1)
         rec[ORACLE] = {
             "eps_ate": float(abs(est - tau.mean())),
             "sqrt_pehe": float("nan"),

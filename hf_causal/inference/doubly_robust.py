@@ -366,7 +366,7 @@ def aipw(
     se = se_if if se_folds is None else max(se_if, se_folds)
     t1, t0 = (a == 1).astype(float), (a == 0).astype(float)
     g = fmt_values(given) if given else ""
-    label = effect_label(f"{estimand} (doubly robust, AIPW)", outcome, treatment, treated, control, g)
+    label = effect_label(estimand, outcome, treatment, treated, control, g, method="doubly robust, AIPW")
     details = {
         "estimator": "aipw",
         "rows": int(len(df)),

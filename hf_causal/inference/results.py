@@ -40,20 +40,24 @@ def fmt_values(d: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in d.items())
 
 
-def effect_label(estimand: str, outcome: str, treatment: str, treated: Any, control: Any, given: str = "") -> str:
-    """The formula an effect estimates: the ATT in potential outcomes (it averages over the treated units, which
-    ``E[Y | do(T=t)]`` would not say), the others as a difference of interventional means.
+def effect_label(
+    estimand: str, outcome: str, treatment: str, treated: Any, control: Any, given: str = "", method: str = ""
+) -> str:
+    """The formula an effect estimates (``estimand``: ATE, ATT or CATE; ``method`` names the estimator, if not
+    the plug-in): the ATT in potential outcomes (it averages over the treated units, which ``E[Y | do(T=t)]``
+    would not say), the others as a difference of interventional means.
 
     Example:
-        >>> effect_label("ATT", "y", "t", 1, 0)
-        'ATT: E[y(t=1) - y(t=0) | t=1]'
+        >>> effect_label("ATT", "y", "t", 1, 0, method="doubly robust, AIPW")
+        'ATT (doubly robust, AIPW): E[y(t=1) - y(t=0) | t=1]'
         >>> effect_label("CATE", "y", "t", 1, 0, "age=old")
         'CATE: E[y | do(t=1), age=old] - E[y | do(t=0), age=old]'
     """
-    if estimand.split(" ")[0] == "ATT":
-        return f"{estimand}: E[{outcome}({treatment}={treated}) - {outcome}({treatment}={control}) | {treatment}={treated}]"
+    name = f"{estimand} ({method})" if method else estimand
+    if estimand == "ATT":
+        return f"{name}: E[{outcome}({treatment}={treated}) - {outcome}({treatment}={control}) | {treatment}={treated}]"
     g = f", {given}" if given else ""
-    return f"{estimand}: E[{outcome} | do({treatment}={treated}){g}] - E[{outcome} | do({treatment}={control}){g}]"
+    return f"{name}: E[{outcome} | do({treatment}={treated}){g}] - E[{outcome} | do({treatment}={control}){g}]"
 
 
 @dataclass
